@@ -1,0 +1,187 @@
+//! Run-time kernel selection: one table of function pointers, filled with the reference kernels
+//! and then overwritten by each instruction set the CPU runs. Built once, read on every call.
+//!
+//! `MOBILENET_ISA=reference|avx2|avx512` picks a table for the whole process (tests, benches,
+//! bisecting a numerical difference). Asking for an ISA the CPU lacks falls back to the best
+//! available one — it never installs code the CPU cannot run; [`Kernels::for_isa`] returns `None`.
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::OnceLock;
+
+use crate::geometry::{Clamp, ConvArgs, DwArgs};
+use crate::reference;
+
+/// An instruction set with a kernel table of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Isa {
+    /// Scalar loop nests; runs everywhere.
+    Reference,
+    /// x86-64 AVX2 + FMA (8 lanes).
+    Avx2,
+    /// x86-64 AVX-512F (16 lanes).
+    Avx512,
+}
+
+impl Isa {
+    /// Every ISA this crate knows, weakest first.
+    pub const ALL: [Isa; 3] = [Isa::Reference, Isa::Avx2, Isa::Avx512];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Reference => "reference",
+            Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Isa> {
+        Isa::ALL
+            .into_iter()
+            .find(|isa| isa.name().eq_ignore_ascii_case(s))
+    }
+
+    /// f32 lanes of one vector register.
+    pub fn lanes(self) -> usize {
+        match self {
+            Isa::Reference => 1,
+            Isa::Avx2 => 8,
+            Isa::Avx512 => 16,
+        }
+    }
+
+    /// Whether this CPU can run the ISA's kernels.
+    pub fn is_supported(self) -> bool {
+        match self {
+            Isa::Reference => true,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => crate::x86_64::has_avx2_fma(),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => crate::x86_64::has_avx512(),
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// The ISAs this CPU runs, weakest first (always starts with `Reference`).
+    pub fn available() -> Vec<Isa> {
+        Isa::ALL
+            .into_iter()
+            .filter(|isa| isa.is_supported())
+            .collect()
+    }
+
+    /// The strongest ISA this CPU runs.
+    pub fn detect() -> Isa {
+        *Isa::available()
+            .last()
+            .expect("reference is always available")
+    }
+}
+
+impl fmt::Display for Isa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Depthwise 3×3 convolution of one image, output rows `rows` only.
+/// `x: (H, W, C)`, `w: (3, 3, C)`, `b: (C)`, `y: (rows.len(), OW, C)`; `y = clamp(conv(x) + b)`.
+pub type DwConv3x3Fn = fn(
+    args: &DwArgs,
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    clamp: Clamp,
+    rows: Range<usize>,
+    y: &mut [f32],
+);
+
+/// Dense 3×3 convolution of one image, output rows `rows` only.
+/// `x: (H, W, Cin)`, `w: (3, 3, Cin, Cout)` (HWIO), `b: (Cout)`, `y: (rows.len(), OW, Cout)`.
+pub type Conv3x3Fn = fn(
+    args: &ConvArgs,
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    clamp: Clamp,
+    rows: Range<usize>,
+    y: &mut [f32],
+);
+
+/// In place `y[i, j] = clamp(y[i, j] + b[j])` over `y: (M, N)`, `b: (N)`: the GEMM epilogue.
+pub type BiasClampFn = fn(y: &mut [f32], b: &[f32], clamp: Clamp);
+
+/// Mean over the spatial positions of one image: `x: (HW, C)` → `y: (C)`.
+pub type GlobalAvgPoolFn = fn(x: &[f32], c: usize, y: &mut [f32]);
+
+/// The kernel table. Every entry is a safe function: ISA-specific entries are installed only
+/// after their CPU features were detected.
+#[derive(Clone, Copy)]
+pub struct Kernels {
+    pub isa: Isa,
+    pub dwconv3x3: DwConv3x3Fn,
+    pub conv3x3: Conv3x3Fn,
+    pub bias_clamp: BiasClampFn,
+    pub global_avg_pool: GlobalAvgPoolFn,
+}
+
+impl fmt::Debug for Kernels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Kernels")
+            .field("isa", &self.isa)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Kernels {
+    /// The scalar reference table.
+    pub fn reference() -> Kernels {
+        Kernels {
+            isa: Isa::Reference,
+            dwconv3x3: reference::dwconv3x3::forward,
+            conv3x3: reference::conv3x3::forward,
+            bias_clamp: reference::elementwise::bias_clamp,
+            global_avg_pool: reference::pool::global_avg_pool,
+        }
+    }
+
+    /// The table for `isa`, or `None` if this CPU cannot run it.
+    pub fn for_isa(isa: Isa) -> Option<Kernels> {
+        if !isa.is_supported() {
+            return None;
+        }
+        let mut k = Kernels::reference();
+        #[cfg(target_arch = "x86_64")]
+        crate::x86_64::register(&mut k, isa);
+        k.isa = isa;
+        Some(k)
+    }
+
+    /// The best table for this CPU, honouring `MOBILENET_ISA` when it names a supported ISA.
+    pub fn best() -> Kernels {
+        let isa = std::env::var("MOBILENET_ISA")
+            .ok()
+            .and_then(|s| Isa::from_name(&s))
+            .filter(|isa| isa.is_supported())
+            .unwrap_or_else(Isa::detect);
+        Kernels::for_isa(isa).expect("a detected ISA is supported")
+    }
+}
+
+static KERNELS: OnceLock<Kernels> = OnceLock::new();
+
+/// The process-wide kernel table, chosen on first use.
+pub fn kernels() -> &'static Kernels {
+    KERNELS.get_or_init(Kernels::best)
+}
+
+/// Fixes the process-wide table to `isa` before first use (the CLI's `--isa`).
+/// Returns the ISA in force afterwards: `isa` if it was supported and nothing had been chosen
+/// yet, otherwise whatever was already chosen or detected.
+pub fn select_isa(isa: Isa) -> Isa {
+    if let Some(k) = Kernels::for_isa(isa) {
+        let _ = KERNELS.set(k);
+    }
+    kernels().isa
+}

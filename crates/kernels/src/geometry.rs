@@ -1,0 +1,165 @@
+//! Geometry of a 3×3 convolution: input size, stride and explicit padding, and the output size
+//! that follows. Also the clamp epilogue that every kernel applies to its output.
+//!
+//! Padding is explicit `(top, left, bottom, right)`: PyTorch pads 1 on every side; TensorFlow
+//! "SAME" pads `max(0, (out-1)·s + 3 - in)` in total with the odd pixel at the bottom/right, so
+//! at stride 2 on an even input it pads bottom/right only.
+
+/// Zero padding on each side of the input, in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Padding4 {
+    pub top: usize,
+    pub left: usize,
+    pub bottom: usize,
+    pub right: usize,
+}
+
+impl Padding4 {
+    /// The same padding on every side (PyTorch `padding=p`).
+    pub const fn symmetric(p: usize) -> Self {
+        Padding4 {
+            top: p,
+            left: p,
+            bottom: p,
+            right: p,
+        }
+    }
+
+    /// TensorFlow "SAME" padding for a 3×3 kernel: output is `ceil(in / stride)`; the total
+    /// padding is split with the extra pixel at the bottom/right.
+    pub fn tf_same(in_h: usize, in_w: usize, stride: usize) -> Self {
+        let total = |n: usize| {
+            let out = n.div_ceil(stride);
+            ((out - 1) * stride + 3).saturating_sub(n)
+        };
+        let (th, tw) = (total(in_h), total(in_w));
+        Padding4 {
+            top: th / 2,
+            left: tw / 2,
+            bottom: th - th / 2,
+            right: tw - tw / 2,
+        }
+    }
+}
+
+/// Spatial geometry of one 3×3 convolution (kernel size is fixed at 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conv2dGeometry {
+    pub in_h: usize,
+    pub in_w: usize,
+    pub stride: usize,
+    pub pad: Padding4,
+}
+
+impl Conv2dGeometry {
+    pub const K: usize = 3;
+
+    pub fn out_h(&self) -> usize {
+        (self.in_h + self.pad.top + self.pad.bottom - Self::K) / self.stride + 1
+    }
+
+    pub fn out_w(&self) -> usize {
+        (self.in_w + self.pad.left + self.pad.right - Self::K) / self.stride + 1
+    }
+
+    /// Checks the preconditions every kernel relies on.
+    pub fn validate(&self) {
+        assert!(self.stride >= 1, "conv geometry: stride must be >= 1");
+        assert!(
+            self.in_h + self.pad.top + self.pad.bottom >= Self::K
+                && self.in_w + self.pad.left + self.pad.right >= Self::K,
+            "conv geometry: padded input {}x{} smaller than the 3x3 kernel",
+            self.in_h,
+            self.in_w
+        );
+        assert!(
+            self.pad.top < Self::K && self.pad.left < Self::K,
+            "conv geometry: pad >= 3"
+        );
+    }
+}
+
+/// Depthwise 3×3 convolution over `c` channels (one filter per channel).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DwArgs {
+    pub geom: Conv2dGeometry,
+    pub c: usize,
+}
+
+/// Dense 3×3 convolution `cin → cout` (the stem, and the full-convolution variant's blocks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvArgs {
+    pub geom: Conv2dGeometry,
+    pub cin: usize,
+    pub cout: usize,
+}
+
+/// Output clamp fused into a kernel: `y = min(max(y, lo), hi)`.
+/// ReLU is `[0, +inf)`, ReLU6 `[0, 6]`, no activation `(-inf, +inf)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Clamp {
+    pub lo: f32,
+    pub hi: f32,
+}
+
+impl Clamp {
+    pub const NONE: Clamp = Clamp {
+        lo: f32::NEG_INFINITY,
+        hi: f32::INFINITY,
+    };
+    pub const RELU: Clamp = Clamp {
+        lo: 0.0,
+        hi: f32::INFINITY,
+    };
+    pub const RELU6: Clamp = Clamp { lo: 0.0, hi: 6.0 };
+
+    #[inline(always)]
+    pub fn apply(self, v: f32) -> f32 {
+        v.max(self.lo).min(self.hi)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tf_same_pads_bottom_right_only_at_stride_2_on_even_input() {
+        assert_eq!(
+            Padding4::tf_same(224, 224, 2),
+            Padding4 {
+                top: 0,
+                left: 0,
+                bottom: 1,
+                right: 1
+            }
+        );
+        assert_eq!(Padding4::tf_same(7, 7, 2), Padding4::symmetric(1));
+        assert_eq!(Padding4::tf_same(14, 14, 1), Padding4::symmetric(1));
+    }
+
+    #[test]
+    fn output_sizes_match_table_1() {
+        let g = Conv2dGeometry {
+            in_h: 224,
+            in_w: 224,
+            stride: 2,
+            pad: Padding4::symmetric(1),
+        };
+        assert_eq!((g.out_h(), g.out_w()), (112, 112));
+        let g = Conv2dGeometry {
+            in_h: 224,
+            in_w: 224,
+            stride: 2,
+            pad: Padding4::tf_same(224, 224, 2),
+        };
+        assert_eq!((g.out_h(), g.out_w()), (112, 112));
+        let g = Conv2dGeometry {
+            in_h: 7,
+            in_w: 7,
+            stride: 1,
+            pad: Padding4::symmetric(1),
+        };
+        assert_eq!(g.out_h(), 7);
+    }
+}
