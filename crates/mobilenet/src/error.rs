@@ -1,0 +1,69 @@
+//! The engine's error type. Every variant names the thing that is wrong (file, parameter,
+//! layer) and carries the values, so the one line the CLI prints is enough to act on.
+
+use std::path::PathBuf;
+
+/// Errors returned by the `mobilenet` library.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Reading or writing a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A model or data file is truncated, corrupt, or not of the format it claims to be.
+    #[error("{}: {what}", path.display())]
+    Corrupt { path: PathBuf, what: String },
+
+    /// A file is valid but holds something this engine does not support.
+    #[error("{}: unsupported: {what}", path.display())]
+    Unsupported { path: PathBuf, what: String },
+
+    /// A weight file lacks a parameter the configuration needs.
+    #[error("{}: missing parameter `{name}`", path.display())]
+    MissingParam { path: PathBuf, name: String },
+
+    /// A parameter's shape does not fit the configuration.
+    #[error("{}: parameter `{name}` has shape {got:?}, the model needs {expected:?}", path.display())]
+    ParamShape {
+        path: PathBuf,
+        name: String,
+        expected: Vec<usize>,
+        got: Vec<usize>,
+    },
+
+    /// An input tensor does not fit the model (shape is N, H, W, C).
+    #[error("input of shape {got:?} does not fit the model, which takes {expected}")]
+    InputShape { expected: String, got: [usize; 4] },
+
+    /// An image could not be decoded.
+    #[error("{}: not a readable image: {reason}", path.display())]
+    Image { path: PathBuf, reason: String },
+
+    /// A configuration value is out of range.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+/// `Result` with the engine's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn corrupt(path: impl Into<PathBuf>, what: impl Into<String>) -> Error {
+        Error::Corrupt {
+            path: path.into(),
+            what: what.into(),
+        }
+    }
+}

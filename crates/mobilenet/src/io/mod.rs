@@ -1,0 +1,4 @@
+//! Model files: bytes ↔ named tensors ↔ our parameters. Each importer is three pieces kept
+//! apart: a container reader that knows no model, a name table (data), and layout transforms.
+
+pub mod layout;

@@ -1,0 +1,131 @@
+//! Named parameter tensors in our layout, and the [`Checkpoint`] that pairs them with a
+//! configuration and class labels.
+//!
+//! Canonical names and layouts (NHWC engine; see [`MobileNetConfig::param_shapes`]):
+//! - `stem.weight` (3, 3, 3, C) HWIO; `blocks.{i}.conv.weight` (3, 3, Cin, Cout) in full-conv
+//! - `blocks.{i}.dw.weight` (3, 3, C)
+//! - `blocks.{i}.pw.weight` (Cin, Cout)
+//! - `fc.weight` (Cin, classes), `fc.bias` (classes)
+//! - after each convolution `L`: `L.bn.{weight,bias,running_mean,running_var}` (C), or `L.bias`
+//!   (C) when the configuration has `batch_norm: false` (BN already folded).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::config::MobileNetConfig;
+use crate::error::{Error, Result};
+
+/// One parameter tensor, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Param {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+impl Param {
+    pub fn new(shape: Vec<usize>, data: Vec<f32>) -> Param {
+        assert_eq!(
+            shape.iter().product::<usize>(),
+            data.len(),
+            "Param::new: shape {shape:?} vs {} values",
+            data.len()
+        );
+        Param { shape, data }
+    }
+}
+
+/// Parameters by canonical name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Weights {
+    tensors: BTreeMap<String, Param>,
+}
+
+impl Weights {
+    pub fn new() -> Weights {
+        Weights::default()
+    }
+
+    pub fn insert(&mut self, name: impl Into<String>, param: Param) {
+        self.tensors.insert(name.into(), param);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Param> {
+        self.tensors.get(name)
+    }
+
+    pub fn len(&self) -> usize {
+        self.tensors.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tensors.is_empty()
+    }
+
+    /// Parameters in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Param)> {
+        self.tensors.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Checks that every parameter `config` needs is present with the right shape and finite
+    /// values. `source` names the file the weights came from, for the error message.
+    pub fn check(&self, config: &MobileNetConfig, source: &Path) -> Result<()> {
+        for (name, shape) in config.param_shapes() {
+            let p = self.get(&name).ok_or_else(|| Error::MissingParam {
+                path: source.into(),
+                name: name.clone(),
+            })?;
+            if p.shape != shape {
+                return Err(Error::ParamShape {
+                    path: source.into(),
+                    name,
+                    expected: shape,
+                    got: p.shape.clone(),
+                });
+            }
+            if let Some(i) = p.data.iter().position(|v| !v.is_finite()) {
+                return Err(Error::corrupt(
+                    source,
+                    format!("parameter `{name}` holds a non-finite value at index {i}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Everything needed to run a trained network: its configuration, its weights and the names of
+/// its classes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    pub config: MobileNetConfig,
+    pub weights: Weights,
+    /// One label per class, in the model's own numbering (Google's models: 1001, 0 = background).
+    pub labels: Vec<String>,
+}
+
+impl Checkpoint {
+    /// Validates the configuration, the weights against it, and the label count.
+    pub fn check(&self, source: &Path) -> Result<()> {
+        self.config.validate()?;
+        self.weights.check(&self.config, source)?;
+        if !self.labels.is_empty() && self.labels.len() != self.config.classes {
+            return Err(Error::corrupt(
+                source,
+                format!(
+                    "{} labels for a model of {} classes",
+                    self.labels.len(),
+                    self.config.classes
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The label of class `index`, or its number if the checkpoint has no labels.
+    pub fn label(&self, index: usize) -> String {
+        self.labels
+            .get(index)
+            .cloned()
+            .unwrap_or_else(|| format!("class {index}"))
+    }
+}
