@@ -1,0 +1,239 @@
+//! The inference network: built from a [`Checkpoint`] by walking the configuration's
+//! [`LayerSpec`]s, folding each BatchNorm into its convolution. `forward` is a straight line
+//! through the layers with two ping-pong buffers.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use mobilenet_kernels::{ConvArgs, DwArgs, Kernels};
+
+use crate::config::{LayerKind, LayerSpec, MobileNetConfig};
+use crate::error::{Error, Result};
+use crate::layers::batch_norm::BatchNorm;
+use crate::layers::{pool, softmax, Conv3x3, DepthwiseConv3x3, Linear, Pointwise};
+use crate::params::{Checkpoint, Weights};
+use crate::tensor::Tensor;
+
+/// One body layer, in network order.
+#[derive(Debug, Clone)]
+enum Body {
+    Conv(Conv3x3),
+    Depthwise(DepthwiseConv3x3),
+    Pointwise(Pointwise),
+}
+
+/// A MobileNet v1 ready for float32 inference.
+#[derive(Debug, Clone)]
+pub struct MobileNet {
+    config: MobileNetConfig,
+    specs: Vec<LayerSpec>,
+    /// Stem, then the blocks' layers (dw, pw, dw, pw, … or dense convs), in order.
+    body: Vec<Body>,
+    fc: Linear,
+    labels: Vec<String>,
+}
+
+/// Time spent in each layer by one [`MobileNet::forward_profiled`] call, by `LayerSpec` name.
+pub type Profile = Vec<(String, Duration)>;
+
+impl MobileNet {
+    /// Builds the network, folding BatchNorm. `source` names where the checkpoint came from
+    /// (for error messages).
+    pub fn new(ckpt: &Checkpoint, source: &Path) -> Result<MobileNet> {
+        ckpt.check(source)?;
+        let config = ckpt.config.clone();
+        let specs = config.layers();
+        let clamp = config.activation.clamp();
+        let w = &ckpt.weights;
+        let mut body = Vec::new();
+        let mut fc = None;
+        for spec in &specs {
+            let [_, _, cin] = spec.input;
+            let cout = spec.output[2];
+            match spec.kind {
+                LayerKind::Stem | LayerKind::Conv => {
+                    let (weight, bias) = folded(w, &config, spec)?;
+                    let args = ConvArgs {
+                        geom: spec.geometry(),
+                        cin,
+                        cout,
+                    };
+                    body.push(Body::Conv(Conv3x3 {
+                        args,
+                        weight,
+                        bias,
+                        clamp,
+                    }));
+                }
+                LayerKind::Depthwise => {
+                    let (weight, bias) = folded(w, &config, spec)?;
+                    let args = DwArgs {
+                        geom: spec.geometry(),
+                        c: cin,
+                    };
+                    body.push(Body::Depthwise(DepthwiseConv3x3 {
+                        args,
+                        weight,
+                        bias,
+                        clamp,
+                    }));
+                }
+                LayerKind::Pointwise => {
+                    let (weight, bias) = folded(w, &config, spec)?;
+                    body.push(Body::Pointwise(Pointwise {
+                        cin,
+                        cout,
+                        weight,
+                        bias,
+                        clamp,
+                    }));
+                }
+                LayerKind::Fc => {
+                    let weight = param(w, &format!("{}.weight", spec.name))?.to_vec();
+                    let bias = param(w, &format!("{}.bias", spec.name))?.to_vec();
+                    fc = Some(Linear {
+                        cin,
+                        cout,
+                        weight,
+                        bias,
+                    });
+                }
+                LayerKind::AvgPool | LayerKind::Softmax => {}
+            }
+        }
+        let fc = fc.ok_or_else(|| Error::Config("configuration has no classifier".into()))?;
+        Ok(MobileNet {
+            config,
+            specs,
+            body,
+            fc,
+            labels: ckpt.labels.clone(),
+        })
+    }
+
+    pub fn config(&self) -> &MobileNetConfig {
+        &self.config
+    }
+
+    pub fn layers(&self) -> &[LayerSpec] {
+        &self.specs
+    }
+
+    /// Class labels (may be empty).
+    pub fn labels(&self) -> &[String] {
+        &self.labels
+    }
+
+    /// The input shape one image must have: (H, W, 3).
+    pub fn input_hwc(&self) -> [usize; 3] {
+        self.specs[0].input
+    }
+
+    /// Logits (N, classes) for a normalized NHWC batch, using the process-wide kernel table.
+    pub fn forward(&self, x: &Tensor) -> Result<Vec<f32>> {
+        self.forward_with(mobilenet_kernels::kernels(), x, None)
+    }
+
+    /// Softmax probabilities (N, classes).
+    pub fn predict(&self, x: &Tensor) -> Result<Vec<f32>> {
+        Ok(softmax::softmax_forward(
+            self.config.classes,
+            &self.forward(x)?,
+        ))
+    }
+
+    /// Logits, with the time of each layer appended to `profile` under its `LayerSpec` name.
+    pub fn forward_profiled(
+        &self,
+        k: &Kernels,
+        x: &Tensor,
+        profile: &mut Profile,
+    ) -> Result<Vec<f32>> {
+        self.forward_with(k, x, Some(profile))
+    }
+
+    /// Logits computed with the kernel table `k`.
+    pub fn forward_with(
+        &self,
+        k: &Kernels,
+        x: &Tensor,
+        mut profile: Option<&mut Profile>,
+    ) -> Result<Vec<f32>> {
+        let [h, w, c] = self.input_hwc();
+        let n = x.batch();
+        if x.shape[1..] != [h, w, c] || n == 0 {
+            return Err(Error::InputShape {
+                expected: format!("[N, {h}, {w}, {c}] with N >= 1"),
+                got: x.shape,
+            });
+        }
+        let max_len = self
+            .specs
+            .iter()
+            .map(|s| s.output.iter().product::<usize>())
+            .max()
+            .unwrap_or(0)
+            * n;
+        let mut a = Vec::with_capacity(max_len);
+        let mut b = vec![0.0f32; max_len];
+        a.extend_from_slice(&x.data);
+        let mut cur_len = x.data.len();
+        let mut t = Instant::now();
+        let mut mark = |name: &str, t: &mut Instant| {
+            if let Some(p) = profile.as_deref_mut() {
+                let now = Instant::now();
+                p.push((name.to_string(), now - *t));
+                *t = now;
+            }
+        };
+        for (layer, spec) in self.body.iter().zip(&self.specs) {
+            let out_len = n * spec.output.iter().product::<usize>();
+            let (x, y) = (&a[..cur_len], &mut b[..out_len]);
+            match layer {
+                Body::Conv(l) => l.forward(k, n, x, y),
+                Body::Depthwise(l) => l.forward(k, n, x, y),
+                Body::Pointwise(l) => l.forward(k, n * spec.input[0] * spec.input[1], x, y),
+            }
+            std::mem::swap(&mut a, &mut b);
+            if a.len() < max_len {
+                a.resize(max_len, 0.0);
+            }
+            cur_len = out_len;
+            mark(&spec.name, &mut t);
+        }
+        let c = self.fc.cin;
+        let mut pooled = vec![0.0f32; n * c];
+        pool::global_avg_pool_forward(k, n, c, &a[..cur_len], &mut pooled);
+        mark("pool", &mut t);
+        let mut logits = vec![0.0f32; n * self.fc.cout];
+        self.fc.forward(k, n, &pooled, &mut logits);
+        mark("fc", &mut t);
+        Ok(logits)
+    }
+}
+
+/// A checked parameter's data (the checkpoint was validated against the config already).
+fn param<'a>(w: &'a Weights, name: &str) -> Result<&'a [f32]> {
+    w.get(name)
+        .map(|p| p.data.as_slice())
+        .ok_or_else(|| Error::Config(format!("missing parameter `{name}`")))
+}
+
+/// The layer's weight with its BatchNorm folded in, and the resulting bias; or the weight and
+/// the stored bias of a folded (`batch_norm: false`) checkpoint.
+fn folded(w: &Weights, config: &MobileNetConfig, spec: &LayerSpec) -> Result<(Vec<f32>, Vec<f32>)> {
+    let name = &spec.name;
+    let mut weight = param(w, &format!("{name}.weight"))?.to_vec();
+    if !config.batch_norm {
+        return Ok((weight, param(w, &format!("{name}.bias"))?.to_vec()));
+    }
+    let bn = BatchNorm {
+        gamma: param(w, &format!("{name}.bn.weight"))?,
+        beta: param(w, &format!("{name}.bn.bias"))?,
+        mean: param(w, &format!("{name}.bn.running_mean"))?,
+        var: param(w, &format!("{name}.bn.running_var"))?,
+        eps: config.bn_eps,
+    };
+    let bias = bn.fold(&mut weight);
+    Ok((weight, bias))
+}

@@ -1,0 +1,22 @@
+//! The built-in model: Google's TF-Slim MobileNet v1 α 1.0 / 224 ImageNet classifier (float32,
+//! 1001 classes, index 0 = background), converted from the frozen TensorFlow graph by our own
+//! importer (`mobilenet import`) and embedded in the binary. Weights: Apache-2.0 (Google);
+//! provenance in `assets/README.md`.
+
+use std::path::Path;
+
+use crate::error::Result;
+use crate::io::native;
+use crate::params::Checkpoint;
+
+/// What error messages call the embedded model.
+pub const BUILTIN_NAME: &str = "<built-in mobilenet_v1_1.0_224>";
+
+static WEIGHTS: &[u8] = include_bytes!("../../../assets/mobilenet_v1_1.0_224.safetensors");
+static CONFIG: &[u8] = include_bytes!("../../../assets/mobilenet_v1_1.0_224.json");
+
+/// The embedded checkpoint.
+pub fn builtin() -> Result<Checkpoint> {
+    let p = Path::new(BUILTIN_NAME);
+    native::from_bytes(CONFIG, p, WEIGHTS, p)
+}
