@@ -1,5 +1,7 @@
 //! Layout transforms between other frameworks' weight layouts and ours. Pure functions.
 
+use super::names::TfLayout;
+
 /// Transposes a row-major (rows, cols) matrix into (cols, rows).
 pub fn transpose(rows: usize, cols: usize, data: &[f32]) -> Vec<f32> {
     assert_eq!(data.len(), rows * cols, "transpose: len");
@@ -22,6 +24,55 @@ pub fn hwio_to_ohwi(hwi: usize, o: usize, data: &[f32]) -> Vec<f32> {
     transpose(hwi, o, data)
 }
 
+/// TFLite 1×1 CONV_2D (Cout, 1, 1, Cin) or FULLY_CONNECTED (Cout, Cin) → ours (Cin, Cout).
+pub fn oi_to_io(o: usize, i: usize, data: &[f32]) -> Vec<f32> {
+    transpose(o, i, data)
+}
+
+/// Ours (Cin, Cout) → TFLite (Cout, Cin), the inverse of [`oi_to_io`].
+pub fn io_to_oi(i: usize, o: usize, data: &[f32]) -> Vec<f32> {
+    transpose(i, o, data)
+}
+
+/// Shape of a TFLite DEPTHWISE_CONV_2D kernel (1, KH, KW, C) in ours (KH, KW, C). The bytes are
+/// the same (the unit axis is outermost), so only the shape changes. `None` if not that form.
+pub fn tflite_depthwise_shape(shape: &[usize]) -> Option<Vec<usize>> {
+    match *shape {
+        [1, kh, kw, c] => Some(vec![kh, kw, c]),
+        _ => None,
+    }
+}
+
+/// Ours (KH, KW, C) → TFLite depthwise (1, KH, KW, C), the inverse of [`tflite_depthwise_shape`].
+pub fn depthwise_to_tflite_shape(shape: &[usize]) -> Option<Vec<usize>> {
+    match *shape {
+        [kh, kw, c] => Some(vec![1, kh, kw, c]),
+        _ => None,
+    }
+}
+
+/// Shape of a TF-Slim tensor in ours. TF stores HWIO like us, so the bytes never move: a
+/// depthwise kernel (KH, KW, C, 1) loses its trailing unit axis and a 1×1 kernel
+/// (1, 1, Cin, Cout) its two leading ones. `None` if the shape is not of the stated form.
+pub fn tf_slim_shape(layout: TfLayout, shape: &[usize]) -> Option<Vec<usize>> {
+    match (layout, shape) {
+        (TfLayout::Same, s) => Some(s.to_vec()),
+        (TfLayout::Depthwise, &[kh, kw, c, 1]) => Some(vec![kh, kw, c]),
+        (TfLayout::Conv1x1, &[1, 1, i, o]) => Some(vec![i, o]),
+        _ => None,
+    }
+}
+
+/// Ours → TF-Slim shape, the inverse of [`tf_slim_shape`].
+pub fn to_tf_slim_shape(layout: TfLayout, shape: &[usize]) -> Option<Vec<usize>> {
+    match (layout, shape) {
+        (TfLayout::Same, s) => Some(s.to_vec()),
+        (TfLayout::Depthwise, &[kh, kw, c]) => Some(vec![kh, kw, c, 1]),
+        (TfLayout::Conv1x1, &[i, o]) => Some(vec![1, 1, i, o]),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -33,5 +84,42 @@ mod tests {
         // element (o=1, h=0, w=0, i=2) sits at OHWI index 1*27 + 2 and HWIO index 2*2 + 1.
         assert_eq!(hwio[2 * 2 + 1], data[27 + 2]);
         assert_eq!(hwio_to_ohwi(27, 2, &hwio), data);
+    }
+
+    #[test]
+    fn oi_io_round_trip() {
+        // FC / 1×1 conv: (Cout = 3, Cin = 4).
+        let data: Vec<f32> = (0..12).map(|i| i as f32).collect();
+        let io = oi_to_io(3, 4, &data);
+        // element (o=2, i=1) sits at OI index 2*4 + 1 and IO index 1*3 + 2.
+        assert_eq!(io[3 + 2], data[2 * 4 + 1]);
+        assert_eq!(io_to_oi(4, 3, &io), data);
+    }
+
+    #[test]
+    fn depthwise_shapes_round_trip() {
+        assert_eq!(tflite_depthwise_shape(&[1, 3, 3, 8]), Some(vec![3, 3, 8]));
+        assert_eq!(tflite_depthwise_shape(&[2, 3, 3, 8]), None);
+        assert_eq!(
+            depthwise_to_tflite_shape(&[3, 3, 8]),
+            Some(vec![1, 3, 3, 8])
+        );
+        assert_eq!(depthwise_to_tflite_shape(&[3, 3, 8, 1]), None);
+    }
+
+    #[test]
+    fn tf_slim_shapes_round_trip() {
+        let cases: [(TfLayout, &[usize], &[usize]); 4] = [
+            (TfLayout::Same, &[3, 3, 3, 32], &[3, 3, 3, 32]),
+            (TfLayout::Same, &[32], &[32]),
+            (TfLayout::Depthwise, &[3, 3, 32, 1], &[3, 3, 32]),
+            (TfLayout::Conv1x1, &[1, 1, 32, 64], &[32, 64]),
+        ];
+        for (layout, tf, ours) in cases {
+            assert_eq!(tf_slim_shape(layout, tf).as_deref(), Some(ours));
+            assert_eq!(to_tf_slim_shape(layout, ours).as_deref(), Some(tf));
+        }
+        assert_eq!(tf_slim_shape(TfLayout::Depthwise, &[3, 3, 32, 2]), None);
+        assert_eq!(tf_slim_shape(TfLayout::Conv1x1, &[3, 3, 32, 64]), None);
     }
 }

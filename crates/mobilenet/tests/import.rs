@@ -1,0 +1,252 @@
+//! Import of Google's MobileNet v1 files: the TF-Slim frozen GraphDef and the uint8 TFLite
+//! models, plus hostile inputs (empty, truncated, random, valid container without MobileNet)
+//! that must give a typed error naming the file, never a panic.
+//!
+//! The real files live in `../shared/data/imagenet/` beside the workspace; tests that need one
+//! that is absent print `skipping: <path> not found`. The α 0.25/128 TFLite model is copied
+//! into `tests/fixtures/` (Apache-2.0, google-coral/test_data, see the NOTICE there), and the
+//! GraphDef cases build a synthetic graph, so those run on a fresh clone.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use mobilenet::io::tf_graphdef::proto::{
+    attr_value::Value, AttrValue, Dim, GraphDef, NodeDef, TensorProto, TensorShapeProto, DT_FLOAT,
+};
+use mobilenet::io::tf_graphdef::{import_graphdef, import_graphdef_bytes};
+use mobilenet::{Activation, Error, MobileNetConfig, Normalization, PaddingMode};
+use prost::Message;
+
+fn shared(name: &str) -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/imagenet")
+        .join(name);
+    if path.exists() {
+        Some(path)
+    } else {
+        eprintln!("skipping: {} not found", path.display());
+        None
+    }
+}
+
+/// A small deterministic byte generator (xorshift64*), for "random" files.
+fn random_bytes(n: usize, mut seed: u64) -> Vec<u8> {
+    (0..n)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8
+        })
+        .collect()
+}
+
+/// `err` names `path`'s file in its message.
+fn names_file(err: &Error, path: &Path) -> bool {
+    let file = path.file_name().unwrap().to_string_lossy();
+    err.to_string().contains(file.as_ref())
+}
+
+// ---------------------------------------------------------------------------------------------
+// GraphDef
+
+fn const_node(name: &str, shape: &[usize], values: &[f32]) -> NodeDef {
+    let tensor = TensorProto {
+        dtype: DT_FLOAT,
+        tensor_shape: Some(TensorShapeProto {
+            dim: shape.iter().map(|&d| Dim { size: d as i64 }).collect(),
+            unknown_rank: false,
+        }),
+        tensor_content: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        float_val: Vec::new(),
+    };
+    NodeDef {
+        name: name.into(),
+        op: "Const".into(),
+        input: Vec::new(),
+        attr: HashMap::from([(
+            "value".to_string(),
+            AttrValue {
+                value: Some(Value::Tensor(tensor)),
+            },
+        )]),
+    }
+}
+
+/// A TF-Slim MobileNet v1 graph at `config`, in TF's names and layouts, with small
+/// deterministic values. Variances use a one-value `float_val` broadcast.
+fn synthetic_graph(config: &MobileNetConfig) -> GraphDef {
+    let mut node = vec![NodeDef {
+        name: "input".into(),
+        op: "Placeholder".into(),
+        input: Vec::new(),
+        attr: HashMap::from([(
+            "shape".to_string(),
+            AttrValue {
+                value: Some(Value::Shape(TensorShapeProto {
+                    dim: [1, config.resolution as i64, config.resolution as i64, 3]
+                        .map(|size| Dim { size })
+                        .to_vec(),
+                    unknown_rank: false,
+                })),
+            },
+        )]),
+    }];
+    for (name, shape) in config.param_shapes() {
+        let (tf, layout) = mobilenet::io::names::tf_slim_name(&name).unwrap();
+        let tf_shape = mobilenet::io::layout::to_tf_slim_shape(layout, &shape).unwrap();
+        let n: usize = shape.iter().product();
+        let mut c = const_node(
+            &tf,
+            &tf_shape,
+            &(0..n).map(|i| (i % 7) as f32 * 0.125).collect::<Vec<_>>(),
+        );
+        if tf.ends_with("moving_variance") {
+            if let Some(Value::Tensor(t)) = &mut c.attr.get_mut("value").unwrap().value {
+                t.tensor_content.clear();
+                t.float_val = vec![0.5];
+            }
+        }
+        node.push(c);
+    }
+    // Unrelated nodes an importer must skip.
+    node.push(const_node(
+        "final_training_ops/weights",
+        &[1001, 2],
+        &[0.0; 2002],
+    ));
+    node.push(NodeDef {
+        name: "MobilenetV1/Conv2d_0/weights/read".into(),
+        op: "Identity".into(),
+        input: vec!["MobilenetV1/Conv2d_0/weights".into()],
+        attr: HashMap::new(),
+    });
+    GraphDef { node }
+}
+
+#[test]
+fn synthetic_graphdef_imports() {
+    let config = MobileNetConfig::v1(0.25, 128, 11);
+    let bytes = synthetic_graph(&config).encode_to_vec();
+    let ck = import_graphdef_bytes(&bytes, Path::new("synthetic.pb")).unwrap();
+    assert_eq!(ck.config, config);
+    assert_eq!(ck.weights.len(), config.param_shapes().len());
+    let var = ck.weights.get("blocks.3.pw.bn.running_var").unwrap();
+    assert!(var.data.iter().all(|&v| v == 0.5));
+    let w = ck.weights.get("blocks.0.dw.weight").unwrap();
+    assert_eq!(w.shape, [3, 3, 8]);
+    assert_eq!(w.data[8], 1.0 * 0.125);
+    assert!(ck.labels.is_empty());
+}
+
+#[test]
+fn graphdef_bn_eps_comes_from_the_graph() {
+    let config = MobileNetConfig::v1(0.25, 128, 11);
+    let mut graph = synthetic_graph(&config);
+    // Unfused TF-Slim BatchNorm: `(var + y)` with y a constant.
+    graph.node.push(const_node(
+        "MobilenetV1/MobilenetV1/Conv2d_0/BatchNorm/batchnorm/add/y",
+        &[],
+        &[1e-5],
+    ));
+    let ck = import_graphdef_bytes(&graph.encode_to_vec(), Path::new("eps.pb")).unwrap();
+    assert_eq!(ck.config.bn_eps, 1e-5);
+}
+
+#[test]
+fn google_graphdef_imports() {
+    let Some(path) = shared("mobilenet_v1_1.0_224_frozen.pb") else {
+        return;
+    };
+    let ck = import_graphdef(&path).unwrap();
+    let c = &ck.config;
+    assert_eq!((c.width, c.resolution, c.classes), (1.0, 224, 1001));
+    assert!(c.batch_norm);
+    assert_eq!(c.bn_eps, 1e-3);
+    assert_eq!(c.padding, PaddingMode::TfSame);
+    assert_eq!(c.activation, Activation::Relu6);
+    assert_eq!(c.normalization, Normalization::TF);
+    assert_eq!(ck.weights.len(), c.param_shapes().len());
+    // Paper Table 1 at 1000 classes: 4,253,864 values with BN running statistics; Google's
+    // head has 1001 (index 0 = background), one more row of 1024 weights and a bias.
+    let total: usize = ck.weights.iter().map(|(_, p)| p.data.len()).sum();
+    assert_eq!(total, 4_253_864 + 1024 + 1);
+}
+
+#[test]
+fn bad_graphdefs_are_corrupt_not_panics() {
+    let config = MobileNetConfig::v1(0.25, 128, 11);
+    let good = synthetic_graph(&config).encode_to_vec();
+    let path = Path::new("bad_model.pb");
+    let mut cases: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", Vec::new()),
+        ("random", random_bytes(4096, 7)),
+        ("truncated", good[..1000].to_vec()),
+    ];
+    for cut in [1, good.len() / 3, good.len() / 2, good.len() - 1] {
+        cases.push(("truncated", good[..cut].to_vec()));
+    }
+    for (what, bytes) in cases {
+        match import_graphdef_bytes(&bytes, path) {
+            Err(e @ Error::Corrupt { .. }) => assert!(names_file(&e, path), "{what}: {e}"),
+            // A cut at a message boundary decodes to a graph lacking later tensors.
+            Err(e @ Error::MissingParam { .. }) if what == "truncated" => {
+                assert!(names_file(&e, path), "{what}: {e}")
+            }
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+    if let Some(real) = shared("mobilenet_v1_1.0_224_frozen.pb") {
+        let bytes = std::fs::read(&real).unwrap();
+        let e = import_graphdef_bytes(&bytes[..1000], &real).unwrap_err();
+        assert!(matches!(e, Error::Corrupt { .. }), "{e}");
+        assert!(names_file(&e, &real), "{e}");
+    }
+}
+
+#[test]
+fn graphdef_without_mobilenet_is_missing_param() {
+    let path = Path::new("other_model.pb");
+    let graph = GraphDef {
+        node: vec![const_node("dense/kernel", &[2, 2], &[1.0; 4])],
+    };
+    let e = import_graphdef_bytes(&graph.encode_to_vec(), path).unwrap_err();
+    assert!(
+        matches!(&e, Error::MissingParam { name, .. } if name == "stem.weight"),
+        "{e}"
+    );
+    assert!(names_file(&e, path), "{e}");
+}
+
+#[test]
+fn graphdef_wrong_shape_is_param_shape() {
+    let config = MobileNetConfig::v1(0.5, 160, 1001);
+    let mut graph = synthetic_graph(&config);
+    let dw = "MobilenetV1/Conv2d_4_depthwise/depthwise_weights";
+    let node = graph.node.iter_mut().find(|n| n.name == dw).unwrap();
+    // (3, 3, 64, 1) stored as (3, 3, 32, 2): same count, wrong layout.
+    *node = const_node(dw, &[3, 3, 32, 2], &[0.0; 576]);
+    let path = Path::new("wrong_shape.pb");
+    let e = import_graphdef_bytes(&graph.encode_to_vec(), path).unwrap_err();
+    assert!(
+        matches!(&e, Error::ParamShape { name, got, .. } if name == "blocks.3.dw.weight" && got == &[3, 3, 32, 2]),
+        "{e}"
+    );
+    assert!(names_file(&e, path), "{e}");
+}
+
+#[test]
+fn graphdef_short_tensor_content_is_corrupt() {
+    let config = MobileNetConfig::v1(0.25, 128, 11);
+    let mut graph = synthetic_graph(&config);
+    let name = "MobilenetV1/Conv2d_2_pointwise/weights";
+    let node = graph.node.iter_mut().find(|n| n.name == name).unwrap();
+    if let Some(Value::Tensor(t)) = &mut node.attr.get_mut("value").unwrap().value {
+        t.tensor_content.truncate(12);
+    }
+    let path = Path::new("short.pb");
+    let e = import_graphdef_bytes(&graph.encode_to_vec(), path).unwrap_err();
+    assert!(matches!(e, Error::Corrupt { .. }), "{e}");
+    assert!(e.to_string().contains(name), "{e}");
+    assert!(names_file(&e, path), "{e}");
+}
