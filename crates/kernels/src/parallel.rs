@@ -104,7 +104,7 @@ pub fn pointwise(
 /// Global average pool over a batch: x: (N, HW, C), y: (N, C).
 pub fn global_avg_pool(k: &Kernels, n: usize, c: usize, x: &[f32], y: &mut [f32]) {
     assert_eq!(y.len(), n * c, "global_avg_pool: y len");
-    assert!(n > 0 && x.len() % n == 0, "global_avg_pool: x len");
+    assert!(n > 0 && x.len().is_multiple_of(n), "global_avg_pool: x len");
     let per = x.len() / n;
     y.par_chunks_mut(c)
         .zip(x.par_chunks(per))

@@ -1,5 +1,7 @@
-//! Test helpers shared by every crate's tests (feature `testing`): the one tolerance rule and
-//! seeded random fills.
+//! Test helpers shared by every crate's tests (feature `testing`): the one tolerance rule,
+//! seeded random fills, and the list of kernel tables every kernel test runs over.
+
+use crate::dispatch::{Isa, Kernels};
 
 /// `|got - want| <= abs + rel·|want|`.
 #[derive(Debug, Clone, Copy)]
@@ -21,23 +23,97 @@ impl Tol {
 /// Panics with the first few mismatches (index and values) if `got` and `want` differ beyond `tol`.
 #[track_caller]
 pub fn assert_close(what: &str, got: &[f32], want: &[f32], tol: Tol) {
+    check_close(what, got, want, tol, &|i| format!("[{i}]"));
+}
+
+/// [`assert_close`] for an NHWC tensor of `shape = [n, h, w, c]`: mismatches are reported as
+/// `(n, h, w, c)` coordinates.
+#[track_caller]
+pub fn assert_close_nhwc(what: &str, got: &[f32], want: &[f32], tol: Tol, shape: [usize; 4]) {
+    assert_eq!(
+        got.len(),
+        shape.iter().product::<usize>(),
+        "{what}: length vs shape {shape:?}"
+    );
+    let [_, h, w, c] = shape;
+    check_close(what, got, want, tol, &|i| {
+        format!(
+            "(n={}, h={}, w={}, c={})",
+            i / (h * w * c),
+            i / (w * c) % h,
+            i / c % w,
+            i % c
+        )
+    });
+}
+
+/// The one tolerance rule: reports the first 5 mismatches, stops scanning after 10.
+#[track_caller]
+fn check_close(what: &str, got: &[f32], want: &[f32], tol: Tol, at: &dyn Fn(usize) -> String) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     let mut bad = Vec::new();
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         let ok = (g - w).abs() <= tol.abs + tol.rel * w.abs() || (g.is_nan() && w.is_nan());
         if !ok {
-            bad.push(format!("  [{i}] got {g} want {w}"));
+            bad.push(i);
             if bad.len() >= 10 {
                 break;
             }
         }
     }
-    assert!(
-        bad.is_empty(),
-        "{what}: {} mismatches (tol {tol:?}):\n{}",
-        bad.len(),
-        bad.join("\n")
-    );
+    if !bad.is_empty() {
+        let lines: Vec<String> = bad
+            .iter()
+            .take(5)
+            .map(|&i| format!("  {} got {} want {}", at(i), got[i], want[i]))
+            .collect();
+        panic!(
+            "{what}: {}{} mismatches (tol {tol:?}):\n{}",
+            bad.len(),
+            if bad.len() >= 10 { "+" } else { "" },
+            lines.join("\n")
+        );
+    }
+}
+
+/// The kernel table of every ISA this CPU runs, weakest first, for tests that compare each
+/// against the reference. Prints `skipping <isa>: not detected` for the others, and panics if
+/// the environment variable `MOBILENET_REQUIRE_ISA` (comma-separated ISA names, as CI sets it)
+/// names one that is not available, so a CI machine cannot silently skip the code under test.
+pub fn kernel_tables() -> Vec<Kernels> {
+    let required: Vec<String> = std::env::var("MOBILENET_REQUIRE_ISA")
+        .unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect();
+    for name in &required {
+        let isa = Isa::from_name(name)
+            .unwrap_or_else(|| panic!("MOBILENET_REQUIRE_ISA: unknown ISA {name:?}"));
+        assert!(
+            isa.is_supported(),
+            "MOBILENET_REQUIRE_ISA={name} but this CPU does not run {isa}"
+        );
+    }
+    Isa::ALL
+        .into_iter()
+        .filter_map(|isa| {
+            let k = Kernels::for_isa(isa);
+            if k.is_none() {
+                println!("skipping {isa}: not detected");
+            }
+            k
+        })
+        .collect()
+}
+
+/// `v` behind one extra leading NaN: `&out[1..]` is `v` starting one element past the
+/// allocation (misaligned), as XNNPACK's `input_offset` tests do.
+pub fn offset_by_one(v: &[f32]) -> Vec<f32> {
+    let mut out = Vec::with_capacity(v.len() + 1);
+    out.push(f32::NAN);
+    out.extend_from_slice(v);
+    out
 }
 
 /// A small, fast, seeded generator (xorshift64*), so fixtures do not depend on a crate's stream.

@@ -3,7 +3,7 @@
 /// x: (HW, C), y: (C). `y[c] = mean_p x[p, c]`.
 pub fn global_avg_pool(x: &[f32], c: usize, y: &mut [f32]) {
     assert!(
-        c > 0 && x.len() % c == 0 && !x.is_empty(),
+        c > 0 && x.len().is_multiple_of(c) && !x.is_empty(),
         "global_avg_pool: x len"
     );
     assert_eq!(y.len(), c, "global_avg_pool: y len");

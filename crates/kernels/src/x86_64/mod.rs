@@ -1,5 +1,16 @@
 //! x86-64 kernels. Nothing here is public: `register` installs safe wrappers into a
 //! [`Kernels`] table only after the CPU reported the features they need.
+//!
+//! Layout: `simd.rs` is the vector-operation trait; `dwconv3x3.rs`, `conv3x3.rs` and
+//! `elementwise.rs` are kernel bodies written once against it; `avx2.rs` and `avx512.rs`
+//! implement the trait and hold the `#[target_feature]` entry points and safe wrappers.
+
+mod avx2;
+mod avx512;
+mod conv3x3;
+mod dwconv3x3;
+mod elementwise;
+mod simd;
 
 use crate::dispatch::{Isa, Kernels};
 
@@ -11,5 +22,23 @@ pub(crate) fn has_avx512() -> bool {
     has_avx2_fma() && is_x86_feature_detected!("avx512f")
 }
 
-/// Overwrites the entries of `k` that `isa` has optimized versions of.
-pub(crate) fn register(_k: &mut Kernels, _isa: Isa) {}
+/// Overwrites the entries of `k` that `isa` has optimized versions of. AVX-512 installs the
+/// AVX2 table first, so any entry it lacks falls back to AVX2 rather than to the reference.
+/// Does nothing unless the CPU runs `isa` (the check is repeated here so that no caller can
+/// install code the CPU cannot execute).
+pub(crate) fn register(k: &mut Kernels, isa: Isa) {
+    match isa {
+        Isa::Reference => {}
+        Isa::Avx2 => {
+            if has_avx2_fma() {
+                avx2::install(k);
+            }
+        }
+        Isa::Avx512 => {
+            if has_avx512() {
+                avx2::install(k);
+                avx512::install(k);
+            }
+        }
+    }
+}

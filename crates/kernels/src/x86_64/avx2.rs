@@ -1,0 +1,178 @@
+//! AVX2 + FMA kernels (8 lanes). Each entry is a safe wrapper around a private
+//! `#[target_feature(enable = "avx2,fma")]` function that instantiates one generic body
+//! with [`Avx2`]. The wrappers are installed only by [`super::register`] after
+//! `has_avx2_fma()` returned true.
+
+use std::arch::x86_64::*;
+use std::ops::Range;
+
+use super::simd::Simd;
+use super::{conv3x3 as conv, dwconv3x3 as dw, elementwise as ew};
+use crate::dispatch::Kernels;
+use crate::geometry::{Clamp, ConvArgs, DwArgs};
+
+/// Output pixels per conv3x3 tile: 6 × 2 ymm accumulators (+ 2 weights + 1 broadcast of 16).
+const CONV_TILE: usize = 6;
+
+#[derive(Clone, Copy)]
+pub(super) struct Avx2;
+
+impl Simd for Avx2 {
+    const LANES: usize = 8;
+    type V = __m256;
+    /// Lane i enabled when its sign bit is set (the `vmaskmovps` convention).
+    type M = __m256i;
+
+    #[inline(always)]
+    unsafe fn splat(v: f32) -> __m256 {
+        // SAFETY: the caller runs with this ISA's features (`Simd` contract).
+        unsafe { _mm256_set1_ps(v) }
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> __m256 {
+        // SAFETY: caller guarantees 8 readable f32 at p.
+        unsafe { _mm256_loadu_ps(p) }
+    }
+    #[inline(always)]
+    unsafe fn store(p: *mut f32, v: __m256) {
+        // SAFETY: caller guarantees 8 writable f32 at p.
+        unsafe { _mm256_storeu_ps(p, v) }
+    }
+    #[inline(always)]
+    unsafe fn mask(n: usize) -> __m256i {
+        debug_assert!(n <= 8);
+        // SAFETY: the caller runs with this ISA's features (`Simd` contract).
+        unsafe {
+            _mm256_cmpgt_epi32(
+                _mm256_set1_epi32(n as i32),
+                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+            )
+        }
+    }
+    #[inline(always)]
+    unsafe fn load_m(p: *const f32, m: __m256i) -> __m256 {
+        // SAFETY: caller guarantees the enabled lanes are readable; vmaskmovps does not fault
+        // on masked lanes.
+        unsafe { _mm256_maskload_ps(p, m) }
+    }
+    #[inline(always)]
+    unsafe fn store_m(p: *mut f32, m: __m256i, v: __m256) {
+        // SAFETY: caller guarantees the enabled lanes are writable; vmaskmovps does not fault
+        // on masked lanes.
+        unsafe { _mm256_maskstore_ps(p, m, v) }
+    }
+    #[inline(always)]
+    unsafe fn fmadd(a: __m256, b: __m256, c: __m256) -> __m256 {
+        // SAFETY: the caller runs with this ISA's features (`Simd` contract).
+        unsafe { _mm256_fmadd_ps(a, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn add(a: __m256, b: __m256) -> __m256 {
+        // SAFETY: the caller runs with this ISA's features (`Simd` contract).
+        unsafe { _mm256_add_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn mul(a: __m256, b: __m256) -> __m256 {
+        // SAFETY: the caller runs with this ISA's features (`Simd` contract).
+        unsafe { _mm256_mul_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn max(a: __m256, b: __m256) -> __m256 {
+        // SAFETY: the caller runs with this ISA's features (`Simd` contract).
+        unsafe { _mm256_max_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn min(a: __m256, b: __m256) -> __m256 {
+        // SAFETY: the caller runs with this ISA's features (`Simd` contract).
+        unsafe { _mm256_min_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn bcast(p: *const f32) -> __m256 {
+        // SAFETY: caller guarantees one readable f32 at p.
+        unsafe { _mm256_broadcast_ss(&*p) }
+    }
+}
+
+/// Installs the AVX2 entries. Only called after `has_avx2_fma()`.
+pub(super) fn install(k: &mut Kernels) {
+    k.dwconv3x3 = dwconv3x3;
+    k.conv3x3 = conv3x3;
+    k.bias_clamp = bias_clamp;
+    k.global_avg_pool = global_avg_pool;
+}
+
+fn dwconv3x3(
+    args: &DwArgs,
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    clamp: Clamp,
+    rows: Range<usize>,
+    y: &mut [f32],
+) {
+    // SAFETY: installed only by register() after detecting avx2 and fma.
+    unsafe { dwconv3x3_avx2(args, x, w, b, clamp, rows, y) }
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dwconv3x3_avx2(
+    args: &DwArgs,
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    clamp: Clamp,
+    rows: Range<usize>,
+    y: &mut [f32],
+) {
+    // SAFETY: this function is compiled with the features `Avx2` needs.
+    unsafe { dw::forward::<Avx2>(args, x, w, b, clamp, rows, y) }
+}
+
+fn conv3x3(
+    args: &ConvArgs,
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    clamp: Clamp,
+    rows: Range<usize>,
+    y: &mut [f32],
+) {
+    // SAFETY: installed only by register() after detecting avx2 and fma.
+    unsafe { conv3x3_avx2(args, x, w, b, clamp, rows, y) }
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn conv3x3_avx2(
+    args: &ConvArgs,
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    clamp: Clamp,
+    rows: Range<usize>,
+    y: &mut [f32],
+) {
+    // SAFETY: this function is compiled with the features `Avx2` needs.
+    unsafe { conv::forward::<Avx2, CONV_TILE>(args, x, w, b, clamp, rows, y) }
+}
+
+fn bias_clamp(y: &mut [f32], b: &[f32], clamp: Clamp) {
+    // SAFETY: installed only by register() after detecting avx2 and fma.
+    unsafe { bias_clamp_avx2(y, b, clamp) }
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn bias_clamp_avx2(y: &mut [f32], b: &[f32], clamp: Clamp) {
+    // SAFETY: this function is compiled with the features `Avx2` needs.
+    unsafe { ew::bias_clamp::<Avx2>(y, b, clamp) }
+}
+
+fn global_avg_pool(x: &[f32], c: usize, y: &mut [f32]) {
+    // SAFETY: installed only by register() after detecting avx2 and fma.
+    unsafe { global_avg_pool_avx2(x, c, y) }
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn global_avg_pool_avx2(x: &[f32], c: usize, y: &mut [f32]) {
+    // SAFETY: this function is compiled with the features `Avx2` needs.
+    unsafe { ew::global_avg_pool::<Avx2>(x, c, y) }
+}

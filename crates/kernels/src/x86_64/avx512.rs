@@ -1,0 +1,169 @@
+//! AVX-512F kernels (16 lanes). Each entry is a safe wrapper around a private
+//! `#[target_feature(enable = "avx512f,avx2,fma")]` function that instantiates one generic body
+//! with [`Avx512`]. The wrappers are installed only by [`super::register`] after
+//! `has_avx512()` returned true.
+
+use std::arch::x86_64::*;
+use std::ops::Range;
+
+use super::simd::Simd;
+use super::{conv3x3 as conv, dwconv3x3 as dw, elementwise as ew};
+use crate::dispatch::Kernels;
+use crate::geometry::{Clamp, ConvArgs, DwArgs};
+
+/// Output pixels per conv3x3 tile: 8 × 2 zmm accumulators (+ 2 weights + 1 broadcast of 32).
+const CONV_TILE: usize = 8;
+
+#[derive(Clone, Copy)]
+pub(super) struct Avx512;
+
+impl Simd for Avx512 {
+    const LANES: usize = 16;
+    type V = __m512;
+    type M = __mmask16;
+
+    #[inline(always)]
+    unsafe fn splat(v: f32) -> __m512 {
+        // SAFETY: the caller runs with this ISA's features (`Simd` contract).
+        unsafe { _mm512_set1_ps(v) }
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> __m512 {
+        // SAFETY: caller guarantees 16 readable f32 at p.
+        unsafe { _mm512_loadu_ps(p) }
+    }
+    #[inline(always)]
+    unsafe fn store(p: *mut f32, v: __m512) {
+        // SAFETY: caller guarantees 16 writable f32 at p.
+        unsafe { _mm512_storeu_ps(p, v) }
+    }
+    #[inline(always)]
+    unsafe fn mask(n: usize) -> __mmask16 {
+        debug_assert!(n <= 16);
+        ((1u32 << n) - 1) as __mmask16
+    }
+    #[inline(always)]
+    unsafe fn load_m(p: *const f32, m: __mmask16) -> __m512 {
+        // SAFETY: caller guarantees the enabled lanes are readable; masked lanes do not fault.
+        unsafe { _mm512_maskz_loadu_ps(m, p) }
+    }
+    #[inline(always)]
+    unsafe fn store_m(p: *mut f32, m: __mmask16, v: __m512) {
+        // SAFETY: caller guarantees the enabled lanes are writable; masked lanes do not fault.
+        unsafe { _mm512_mask_storeu_ps(p, m, v) }
+    }
+    #[inline(always)]
+    unsafe fn fmadd(a: __m512, b: __m512, c: __m512) -> __m512 {
+        // SAFETY: the caller runs with this ISA's features (`Simd` contract).
+        unsafe { _mm512_fmadd_ps(a, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn add(a: __m512, b: __m512) -> __m512 {
+        // SAFETY: the caller runs with this ISA's features (`Simd` contract).
+        unsafe { _mm512_add_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn mul(a: __m512, b: __m512) -> __m512 {
+        // SAFETY: the caller runs with this ISA's features (`Simd` contract).
+        unsafe { _mm512_mul_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn max(a: __m512, b: __m512) -> __m512 {
+        // SAFETY: the caller runs with this ISA's features (`Simd` contract).
+        unsafe { _mm512_max_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn min(a: __m512, b: __m512) -> __m512 {
+        // SAFETY: the caller runs with this ISA's features (`Simd` contract).
+        unsafe { _mm512_min_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn bcast(p: *const f32) -> __m512 {
+        // SAFETY: caller guarantees one readable f32 at p.
+        unsafe { _mm512_set1_ps(*p) }
+    }
+}
+
+/// Installs the AVX-512 entries. Only called after `has_avx512()`.
+pub(super) fn install(k: &mut Kernels) {
+    k.dwconv3x3 = dwconv3x3;
+    k.conv3x3 = conv3x3;
+    k.bias_clamp = bias_clamp;
+    k.global_avg_pool = global_avg_pool;
+}
+
+fn dwconv3x3(
+    args: &DwArgs,
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    clamp: Clamp,
+    rows: Range<usize>,
+    y: &mut [f32],
+) {
+    // SAFETY: installed only by register() after detecting avx512f (+avx2, fma).
+    unsafe { dwconv3x3_avx512(args, x, w, b, clamp, rows, y) }
+}
+
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn dwconv3x3_avx512(
+    args: &DwArgs,
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    clamp: Clamp,
+    rows: Range<usize>,
+    y: &mut [f32],
+) {
+    // SAFETY: this function is compiled with the features `Avx512` needs.
+    unsafe { dw::forward::<Avx512>(args, x, w, b, clamp, rows, y) }
+}
+
+fn conv3x3(
+    args: &ConvArgs,
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    clamp: Clamp,
+    rows: Range<usize>,
+    y: &mut [f32],
+) {
+    // SAFETY: installed only by register() after detecting avx512f (+avx2, fma).
+    unsafe { conv3x3_avx512(args, x, w, b, clamp, rows, y) }
+}
+
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn conv3x3_avx512(
+    args: &ConvArgs,
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    clamp: Clamp,
+    rows: Range<usize>,
+    y: &mut [f32],
+) {
+    // SAFETY: this function is compiled with the features `Avx512` needs.
+    unsafe { conv::forward::<Avx512, CONV_TILE>(args, x, w, b, clamp, rows, y) }
+}
+
+fn bias_clamp(y: &mut [f32], b: &[f32], clamp: Clamp) {
+    // SAFETY: installed only by register() after detecting avx512f (+avx2, fma).
+    unsafe { bias_clamp_avx512(y, b, clamp) }
+}
+
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn bias_clamp_avx512(y: &mut [f32], b: &[f32], clamp: Clamp) {
+    // SAFETY: this function is compiled with the features `Avx512` needs.
+    unsafe { ew::bias_clamp::<Avx512>(y, b, clamp) }
+}
+
+fn global_avg_pool(x: &[f32], c: usize, y: &mut [f32]) {
+    // SAFETY: installed only by register() after detecting avx512f (+avx2, fma).
+    unsafe { global_avg_pool_avx512(x, c, y) }
+}
+
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn global_avg_pool_avx512(x: &[f32], c: usize, y: &mut [f32]) {
+    // SAFETY: this function is compiled with the features `Avx512` needs.
+    unsafe { ew::global_avg_pool::<Avx512>(x, c, y) }
+}
