@@ -14,6 +14,7 @@ use mobilenet::io::tf_graphdef::proto::{
     attr_value::Value, AttrValue, Dim, GraphDef, NodeDef, TensorProto, TensorShapeProto, DT_FLOAT,
 };
 use mobilenet::io::tf_graphdef::{import_graphdef, import_graphdef_bytes};
+use mobilenet::io::tflite::{import_tflite, import_tflite_bytes};
 use mobilenet::{Activation, Error, MobileNetConfig, Normalization, PaddingMode};
 use prost::Message;
 
@@ -249,4 +250,169 @@ fn graphdef_short_tensor_content_is_corrupt() {
     assert!(matches!(e, Error::Corrupt { .. }), "{e}");
     assert!(e.to_string().contains(name), "{e}");
     assert!(names_file(&e, path), "{e}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// TFLite
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+const QUANT_025: &str = "mobilenet_v1_0.25_128_quant.tflite";
+
+fn check_quant_model(path: &Path, width: f32, resolution: usize) -> mobilenet::Checkpoint {
+    let ck = import_tflite(path).unwrap();
+    let c = &ck.config;
+    assert_eq!(
+        (c.width, c.resolution, c.classes),
+        (width, resolution, 1001)
+    );
+    assert!(!c.batch_norm);
+    assert_eq!(c.activation, Activation::Relu6);
+    assert_eq!(c.padding, PaddingMode::TfSame);
+    // Input scale 1/128, zero point 128: the same [-1, 1] range as TF's 127.5, one step apart.
+    assert_eq!(
+        c.normalization,
+        Normalization {
+            mean: 128.0,
+            std: 128.0
+        }
+    );
+    assert_eq!(ck.weights.len(), c.param_shapes().len());
+    assert!(ck.labels.is_empty());
+    ck
+}
+
+#[test]
+fn google_tflite_quant_models_import() {
+    let ck = check_quant_model(&fixture(QUANT_025), 0.25, 128);
+    // Golden values: dequantized with numpy from ai_edge_litert's schema reader
+    // (scale·(q − zero_point)), at the TFLite index shown, compared at our index.
+    let at = |name: &str, i: usize| ck.weights.get(name).unwrap().data[i];
+    // OHWI [5, 1, 2, 0] → HWIO (3, 3, 3, 8) index ((1·3 + 2)·3 + 0)·8 + 5.
+    assert_eq!(at("stem.weight", 125), 0.04441205);
+    assert_eq!(at("stem.bias", 3), 4.5711102);
+    // (1, 3, 3, 8) [0, 2, 1, 7] → (3, 3, 8) index (2·3 + 1)·8 + 7.
+    assert_eq!(at("blocks.0.dw.weight", 63), 0.26820102);
+    // OHWI [200, 0, 0, 3] → (Cin, Cout) = (256, 256) index 3·256 + 200.
+    assert_eq!(at("blocks.12.pw.weight", 3 * 256 + 200), -0.35075295);
+    assert_eq!(at("fc.weight", 10 * 1001 + 1000), 0.049862638);
+    assert_eq!(at("fc.bias", 1000), 0.8007687);
+
+    for (name, width, res) in [
+        ("mobilenet_v1_0.5_160_quant.tflite", 0.5, 160),
+        ("mobilenet_v1_0.75_192_quant.tflite", 0.75, 192),
+    ] {
+        if let Some(path) = shared(name) {
+            check_quant_model(&path, width, res);
+        }
+    }
+}
+
+#[test]
+fn tflite_without_classifier_is_missing_fc() {
+    let Some(path) = shared("mobilenet_v1_1.0_224_quant_embedding_extractor.tflite") else {
+        return;
+    };
+    let e = import_tflite(&path).unwrap_err();
+    assert!(
+        matches!(&e, Error::MissingParam { name, .. } if name == "fc.weight"),
+        "{e}"
+    );
+    assert!(names_file(&e, &path), "{e}");
+}
+
+/// A valid TFLite flatbuffer of one subgraph with no tensors and no operators, written by hand:
+/// root offset, "TFL3", Model vtable + table (field 2 `subgraphs`), a 1-vector, SubGraph vtable +
+/// table (fields 0 `tensors` and 3 `operators`), two empty vectors.
+fn empty_tflite() -> Vec<u8> {
+    let mut b = Vec::new();
+    let u16s = |b: &mut Vec<u8>, v: &[u16]| v.iter().for_each(|x| b.extend(x.to_le_bytes()));
+    let u32s = |b: &mut Vec<u8>, v: &[u32]| v.iter().for_each(|x| b.extend(x.to_le_bytes()));
+    u32s(&mut b, &[20]); // 0: root table at 20
+    b.extend(b"TFL3"); // 4
+    u16s(&mut b, &[10, 8, 0, 0, 4, 0]); // 8: Model vtable (+2 bytes padding)
+    u32s(&mut b, &[12, 4]); // 20: soffset → vtable at 8; 24: subgraphs → 28
+    u32s(&mut b, &[1, 16]); // 28: vector of 1; 32: → table at 48
+    u16s(&mut b, &[12, 12, 4, 0, 0, 8]); // 36: SubGraph vtable
+    u32s(&mut b, &[12, 8, 8]); // 48: soffset → 36; 52: tensors → 60; 56: operators → 64
+    u32s(&mut b, &[0, 0]); // 60, 64: empty vectors
+    b
+}
+
+#[test]
+fn tflite_without_mobilenet_is_missing_param() {
+    let path = Path::new("empty_graph.tflite");
+    let e = import_tflite_bytes(&empty_tflite(), path).unwrap_err();
+    assert!(
+        matches!(&e, Error::MissingParam { name, .. } if name == "stem.weight"),
+        "{e}"
+    );
+    assert!(names_file(&e, path), "{e}");
+}
+
+#[test]
+fn bad_tflite_files_are_corrupt_not_panics() {
+    let good = std::fs::read(fixture(QUANT_025)).unwrap();
+    let path = Path::new("bad_model.tflite");
+    let mut random = random_bytes(4096, 11);
+    let mut cases: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", Vec::new()),
+        ("random", random.clone()),
+        ("short", good[..6].to_vec()),
+    ];
+    // Random bytes behind a valid identifier reach the flatbuffer reader.
+    random[4..8].copy_from_slice(b"TFL3");
+    cases.push(("random TFL3", random));
+    // (The file's last few hundred bytes are not needed to import: no cut there.)
+    for cut in [1000, 4096, good.len() / 2, good.len() * 3 / 4] {
+        cases.push(("truncated", good[..cut].to_vec()));
+    }
+    for (what, bytes) in cases {
+        match import_tflite_bytes(&bytes, path) {
+            Err(e @ Error::Corrupt { .. }) => assert!(names_file(&e, path), "{what}: {e}"),
+            Err(e) => panic!("{what}: {e}"),
+            Ok(_) => panic!("{what}: imported"),
+        }
+    }
+    for name in [
+        QUANT_025,
+        "mobilenet_v1_0.5_160_quant.tflite",
+        "mobilenet_v1_0.75_192_quant.tflite",
+    ] {
+        let real = if name == QUANT_025 {
+            fixture(name)
+        } else if let Some(p) = shared(name) {
+            p
+        } else {
+            continue;
+        };
+        let bytes = std::fs::read(&real).unwrap();
+        let e = import_tflite_bytes(&bytes[..1000], &real).unwrap_err();
+        assert!(matches!(e, Error::Corrupt { .. }), "{name}: {e}");
+        assert!(names_file(&e, &real), "{e}");
+    }
+}
+
+/// Single-byte corruptions anywhere in a real model give a result or an error, never a panic.
+#[test]
+fn mutated_tflite_never_panics() {
+    let good = std::fs::read(fixture(QUANT_025)).unwrap();
+    let noise = random_bytes(3 * 1000, 5);
+    let mut outcomes = [0usize; 2];
+    for k in noise.chunks_exact(3) {
+        let mut bytes = good.clone();
+        // Half the mutations land in the first 4 KiB, where the tables and vtables sit.
+        let span = if k[0] % 2 == 0 { 4096 } else { bytes.len() };
+        let pos = (usize::from(k[1]) << 8 | usize::from(k[2])) * 7919 % span;
+        bytes[pos] ^= k[0] | 1;
+        outcomes[import_tflite_bytes(&bytes, Path::new("mutated.tflite")).is_ok() as usize] += 1;
+    }
+    assert!(
+        outcomes[0] > 0,
+        "some mutation must be caught: {outcomes:?}"
+    );
 }

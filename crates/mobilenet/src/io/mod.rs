@@ -5,3 +5,4 @@ pub mod layout;
 pub mod names;
 pub mod native;
 pub mod tf_graphdef;
+pub mod tflite;
