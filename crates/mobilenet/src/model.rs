@@ -174,9 +174,10 @@ impl MobileNet {
             .max()
             .unwrap_or(0)
             * n;
-        let mut a = Vec::with_capacity(max_len);
+        let max_len = max_len.max(x.data.len());
+        let mut a = x.data.clone();
+        a.resize(max_len, 0.0);
         let mut b = vec![0.0f32; max_len];
-        a.extend_from_slice(&x.data);
         let mut cur_len = x.data.len();
         let mut t = Instant::now();
         let mut mark = |name: &str, t: &mut Instant| {
@@ -195,9 +196,6 @@ impl MobileNet {
                 Body::Pointwise(l) => l.forward(k, n * spec.input[0] * spec.input[1], x, y),
             }
             std::mem::swap(&mut a, &mut b);
-            if a.len() < max_len {
-                a.resize(max_len, 0.0);
-            }
             cur_len = out_len;
             mark(&spec.name, &mut t);
         }

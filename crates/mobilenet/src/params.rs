@@ -129,3 +129,36 @@ impl Checkpoint {
             .unwrap_or_else(|| format!("class {index}"))
     }
 }
+
+impl Weights {
+    /// Randomly initialised weights for `config` (He-normal-like uniform convolutions, identity
+    /// BatchNorm), from a fixed `seed`: for benchmarks and tests, not for accuracy.
+    pub fn random(config: &MobileNetConfig, seed: u64) -> Weights {
+        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
+        let mut uniform = move || {
+            // splitmix64
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            (z >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+        };
+        let mut w = Weights::new();
+        for (name, shape) in config.param_shapes() {
+            let len: usize = shape.iter().product();
+            let data: Vec<f32> = if name.ends_with(".weight") && !name.contains(".bn.") {
+                // Fan-in: every axis but the last (the output channel); depthwise: 9.
+                let fan_in: usize = if shape.len() == 3 { 9 } else { shape[..shape.len() - 1].iter().product() };
+                let bound = (6.0 / fan_in as f32).sqrt();
+                (0..len).map(|_| uniform() * bound).collect()
+            } else if name.ends_with(".running_var") || name.ends_with(".bn.weight") {
+                vec![1.0; len]
+            } else {
+                (0..len).map(|_| uniform() * 0.1).collect()
+            };
+            w.insert(name, Param::new(shape, data));
+        }
+        w
+    }
+}

@@ -20,3 +20,13 @@ pub fn builtin() -> Result<Checkpoint> {
     let p = Path::new(BUILTIN_NAME);
     native::from_bytes(CONFIG, p, WEIGHTS, p)
 }
+
+/// Classes of Google's ImageNet models: 1000 ImageNet classes plus "background" at index 0.
+pub const IMAGENET_CLASSES: usize = 1001;
+
+static IMAGENET_LABELS: &str = include_str!("../../../assets/imagenet_labels.txt");
+
+/// The 1001 labels of Google's ImageNet models, index 0 = "background".
+pub fn imagenet_labels() -> Vec<String> {
+    IMAGENET_LABELS.lines().map(|l| l.trim_end().to_string()).collect()
+}

@@ -6,3 +6,30 @@ pub mod names;
 pub mod native;
 pub mod tf_graphdef;
 pub mod tflite;
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::params::Checkpoint;
+
+/// Loads a model of any supported format, recognised by content (TFLite's `TFL3` identifier)
+/// and extension: ours (`.safetensors` / `.json`), a TensorFlow frozen graph (`.pb`), TFLite.
+pub fn load(path: &Path) -> Result<Checkpoint> {
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
+    match ext.as_str() {
+        "safetensors" | "json" => native::load(path),
+        "pb" => tf_graphdef::import_graphdef(path),
+        "tflite" => Err(Error::Unsupported { path: path.into(), what: "TFLITE_PENDING".into() }),
+        _ => {
+            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+            if bytes.get(4..8) == Some(b"TFL3") {
+                Err(Error::Unsupported { path: path.into(), what: "TFLITE_PENDING".into() })
+            } else {
+                Err(Error::Unsupported {
+                    path: path.into(),
+                    what: "unknown model format (expected .safetensors/.json, .pb or .tflite)".into(),
+                })
+            }
+        }
+    }
+}

@@ -28,11 +28,21 @@ struct Meta {
 }
 
 /// The JSON path that belongs to a weights path, and vice versa: same stem, other extension.
+/// A path without either extension gets both appended (`model.v2` → `model.v2.json`).
 pub fn companion_paths(path: &Path) -> (PathBuf, PathBuf) {
-    (
-        path.with_extension("safetensors"),
-        path.with_extension("json"),
-    )
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    let stem = if ext == "safetensors" || ext == "json" {
+        path.with_extension("")
+    } else {
+        path.to_path_buf()
+    };
+    let with = |e: &str| {
+        let mut s = stem.clone().into_os_string();
+        s.push(".");
+        s.push(e);
+        PathBuf::from(s)
+    };
+    (with("safetensors"), with("json"))
 }
 
 /// Writes `ckpt` as `<stem>.safetensors` + `<stem>.json` next to `path`.

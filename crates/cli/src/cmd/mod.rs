@@ -1,0 +1,100 @@
+//! One file per subcommand: resolve arguments into library values, call the library, print.
+
+mod bench;
+mod import;
+mod predict;
+mod summary;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use mobilenet::{Checkpoint, MobileNetConfig};
+use mobilenet_kernels::{Isa, Kernels};
+
+use crate::args::{ActivationArg, ArchArgs, Args, Command, PaddingArg, RunArgs, VariantArg};
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    match args.command {
+        Command::Summary(a) => summary::run(a),
+        Command::Predict(a) => predict::run(a),
+        Command::Import(a) => import::run(a),
+        Command::Bench(a) => bench::run(a),
+    }
+}
+
+/// A configuration from the architecture flags, with the variant's defaults filled in.
+pub fn arch_config(a: &ArchArgs) -> Result<MobileNetConfig> {
+    use mobilenet::{Activation, PaddingMode, Variant};
+    let mut c = match a.variant {
+        VariantArg::Cifar => MobileNetConfig::cifar(),
+        _ => MobileNetConfig::v1(1.0, 224, 1000),
+    };
+    c.variant = match a.variant {
+        VariantArg::Imagenet => Variant::Imagenet,
+        VariantArg::Cifar => Variant::Cifar,
+        VariantArg::FullConv => Variant::FullConv,
+        VariantArg::Shallow => Variant::Shallow,
+    };
+    c.width = a.alpha;
+    c.resolution = a.resolution.unwrap_or(c.resolution);
+    c.classes = a.classes.unwrap_or(c.classes);
+    if let Some(act) = a.activation {
+        c.activation = match act {
+            ActivationArg::Relu => Activation::Relu,
+            ActivationArg::Relu6 => Activation::Relu6,
+        };
+    }
+    if let Some(p) = a.padding {
+        c.padding = match p {
+            PaddingArg::Symmetric => PaddingMode::Symmetric,
+            PaddingArg::TfSame => PaddingMode::TfSame,
+        };
+    }
+    c.validate()?;
+    Ok(c)
+}
+
+/// Reads a label file: one label per line.
+pub fn read_labels(path: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading labels from {}", path.display()))?;
+    Ok(text.lines().map(|l| l.trim_end().to_string()).collect())
+}
+
+/// Attaches `--labels`, or ImageNet's labels to a 1001-class model that has none.
+pub fn attach_labels(ckpt: &mut Checkpoint, labels: Option<&Path>) -> Result<()> {
+    if let Some(path) = labels {
+        let l = read_labels(path)?;
+        if l.len() != ckpt.config.classes {
+            bail!("{}: {} labels for a model of {} classes", path.display(), l.len(), ckpt.config.classes);
+        }
+        ckpt.labels = l;
+    } else if ckpt.labels.is_empty() && ckpt.config.classes == mobilenet::pretrained::IMAGENET_CLASSES {
+        ckpt.labels = mobilenet::pretrained::imagenet_labels();
+    }
+    Ok(())
+}
+
+/// The model named by `--model`, or the built-in one; plus the name to show for it.
+pub fn load_model(run: &RunArgs) -> Result<(Checkpoint, PathBuf)> {
+    let (mut ckpt, name) = match &run.model {
+        Some(path) => (mobilenet::io::load(path)?, path.clone()),
+        None => (mobilenet::pretrained::builtin()?, PathBuf::from(mobilenet::pretrained::BUILTIN_NAME)),
+    };
+    attach_labels(&mut ckpt, run.labels.as_deref())?;
+    Ok((ckpt, name))
+}
+
+/// Fixes the kernel table for this process from `--isa`.
+pub fn select_isa(isa: Option<&str>) -> Result<&'static Kernels> {
+    if let Some(name) = isa {
+        let Some(isa) = Isa::from_name(name) else {
+            bail!("--isa {name}: unknown instruction set (reference, avx2, avx512)");
+        };
+        if !isa.is_supported() {
+            bail!("--isa {name}: this CPU does not support it (available: {:?})", Isa::available());
+        }
+        mobilenet_kernels::dispatch::select_isa(isa);
+    }
+    Ok(mobilenet_kernels::kernels())
+}
