@@ -68,3 +68,16 @@ fn a_wrongly_shaped_input_is_an_error_not_a_panic() {
     assert!(err.to_string().contains("[1, 128, 128, 3]"), "{err}");
     assert!(net.forward(&Tensor::zeros([0, 224, 224, 3])).is_err());
 }
+
+#[test]
+fn the_built_in_weights_are_what_our_importer_makes_of_the_frozen_graph() {
+    let pb = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/imagenet/mobilenet_v1_1.0_224_frozen.pb");
+    if !pb.exists() {
+        println!("skipping: {} not found", pb.display());
+        return;
+    }
+    let imported = mobilenet::io::load(&pb).unwrap();
+    let builtin = pretrained::builtin().unwrap();
+    assert_eq!(imported.config, builtin.config);
+    assert_eq!(imported.weights, builtin.weights, "bit-identical tensors");
+}

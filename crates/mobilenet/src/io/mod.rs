@@ -19,11 +19,11 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
     match ext.as_str() {
         "safetensors" | "json" => native::load(path),
         "pb" => tf_graphdef::import_graphdef(path),
-        "tflite" => Err(Error::Unsupported { path: path.into(), what: "TFLITE_PENDING".into() }),
+        "tflite" => tflite::import_tflite(path),
         _ => {
             let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
             if bytes.get(4..8) == Some(b"TFL3") {
-                Err(Error::Unsupported { path: path.into(), what: "TFLITE_PENDING".into() })
+                tflite::import_tflite_bytes(&bytes, path)
             } else {
                 Err(Error::Unsupported {
                     path: path.into(),
