@@ -1,0 +1,196 @@
+//! The command-line contract: subcommand names, flags, JSON keys, exit codes, and one-line
+//! errors that name the file for bad input (never a panic).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn mobilenet(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mobilenet")).args(args).output().expect("binary runs")
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mobilenet-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// Bad input: non-zero exit, one line on stderr naming `needle`, no panic.
+#[track_caller]
+fn assert_clean_error(o: &Output, needle: &str) {
+    let err = stderr(o);
+    assert!(!o.status.success(), "exit code 0 for bad input; stderr: {err}");
+    assert!(!err.contains("panicked"), "panic: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+    assert!(err.contains(needle), "error does not name {needle}: {err}");
+}
+
+#[test]
+fn summary_json_reproduces_the_paper() {
+    let o = mobilenet(&["summary", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["macs"], 568_740_352u64);
+    assert_eq!(v["trainable_params"], 4_231_976u64);
+    assert_eq!(v["bn_running_stats"], 21_888u64);
+    let layers = v["layers"].as_array().unwrap();
+    for key in ["name", "kind", "output_shape", "params", "macs"] {
+        assert!(layers.iter().all(|l| l.get(key).is_some()), "layer key {key}");
+    }
+    assert_eq!(layers[0]["output_shape"], serde_json::json!([112, 112, 32]));
+    let pw = &v["by_kind"]["pointwise"];
+    assert!((pw["macs_share"].as_f64().unwrap() - 94.86).abs() < 0.005);
+    assert!((v["by_kind"]["stem"]["macs_share"].as_f64().unwrap() - 1.91).abs() < 0.005);
+}
+
+#[test]
+fn summary_variants_and_options() {
+    let o = mobilenet(&["summary", "--variant", "cifar", "--json"]);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["macs"], 46_354_432u64);
+    assert_eq!(v["trainable_params"], 3_217_226u64);
+    let o = mobilenet(&["summary", "--alpha", "0.5", "--resolution", "160", "--classes", "10", "--variant", "shallow"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("total:"));
+    let o = mobilenet(&["summary", "--alpha", "5"]);
+    assert_clean_error(&o, "width multiplier 5");
+}
+
+#[test]
+fn predict_the_shipped_photo_with_the_built_in_model() {
+    let photo = root().join("assets/parrot.jpg");
+    let o = mobilenet(&["predict", "--top", "3", "--json", "--threads", "2", photo.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
+    assert_eq!(v["path"], photo.to_str().unwrap());
+    let top = v["top"].as_array().unwrap();
+    assert_eq!(top.len(), 3);
+    assert_eq!(top[0]["index"], 89);
+    assert_eq!(top[0]["label"], "macaw");
+    assert!(top[0]["score"].as_f64().unwrap() > 0.9);
+    let text = mobilenet(&["predict", photo.to_str().unwrap()]);
+    assert!(stdout(&text).contains("macaw"));
+}
+
+#[test]
+fn predict_batches_several_images_and_keeps_their_order() {
+    let photos = root().join("crates/mobilenet/tests/fixtures/photos");
+    let a = photos.join("bird.png");
+    let b = root().join("assets/parrot.jpg");
+    let o = mobilenet(&["predict", "--json", "--top", "1", a.to_str().unwrap(), b.to_str().unwrap(), a.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let labels: Vec<String> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["top"][0]["label"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(labels, ["chickadee", "macaw", "chickadee"]);
+}
+
+#[test]
+fn predict_with_a_tflite_model_and_a_native_round_trip() {
+    let tfl = root().join("crates/mobilenet/tests/fixtures/mobilenet_v1_0.25_128_quant.tflite");
+    let photo = root().join("assets/parrot.jpg");
+    let o = mobilenet(&["predict", "--json", "--model", tfl.to_str().unwrap(), photo.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let direct: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(direct["top"][0]["label"], "macaw");
+    // import → our format → the same answer, to the bit.
+    let out = tmp("quant025");
+    let o = mobilenet(&["import", tfl.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let native = out.with_extension("safetensors");
+    let o = mobilenet(&["predict", "--json", "--model", native.to_str().unwrap(), photo.to_str().unwrap()]);
+    let via_native: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(direct["top"], via_native["top"]);
+}
+
+#[test]
+fn bad_images_are_one_line_errors_naming_the_file() {
+    let not_image = tmp("notes.jpg");
+    std::fs::write(&not_image, "these are notes, not a JPEG").unwrap();
+    assert_clean_error(&mobilenet(&["predict", not_image.to_str().unwrap()]), "notes.jpg");
+    let truncated = tmp("half.jpg");
+    let jpg = std::fs::read(root().join("assets/parrot.jpg")).unwrap();
+    std::fs::write(&truncated, &jpg[..jpg.len() / 3]).unwrap();
+    let o = mobilenet(&["predict", truncated.to_str().unwrap()]);
+    assert!(!stderr(&o).contains("panicked"));
+    // A truncated JPEG either decodes its first part (decoders pad it) or is an error naming it.
+    if !o.status.success() {
+        assert_clean_error(&o, "half.jpg");
+    }
+    let missing = tmp("nope.png");
+    assert_clean_error(&mobilenet(&["predict", missing.to_str().unwrap()]), "nope.png");
+    let gif = tmp("anim.gif");
+    std::fs::write(&gif, b"GIF89a\x01\x00\x01\x00\x00\x00\x00;").unwrap();
+    assert_clean_error(&mobilenet(&["predict", gif.to_str().unwrap()]), "anim.gif");
+}
+
+#[test]
+fn a_bad_image_among_good_ones_fails_the_run_but_keeps_the_others() {
+    let bad = tmp("bad.png");
+    std::fs::write(&bad, b"\x89PNG\r\n\x1a\n garbage").unwrap();
+    let good = root().join("assets/parrot.jpg");
+    let o = mobilenet(&["predict", "--json", bad.to_str().unwrap(), good.to_str().unwrap()]);
+    assert_clean_error(&o, "bad.png");
+    assert!(stdout(&o).contains("macaw"));
+}
+
+#[test]
+fn bad_models_are_one_line_errors_naming_the_file() {
+    let photo = root().join("assets/parrot.jpg");
+    let p = photo.to_str().unwrap();
+    let missing = tmp("missing.tflite");
+    assert_clean_error(&mobilenet(&["predict", "--model", missing.to_str().unwrap(), p]), "missing.tflite");
+    let tfl = std::fs::read(root().join("crates/mobilenet/tests/fixtures/mobilenet_v1_0.25_128_quant.tflite")).unwrap();
+    let truncated = tmp("cut.tflite");
+    std::fs::write(&truncated, &tfl[..tfl.len() / 2]).unwrap();
+    assert_clean_error(&mobilenet(&["predict", "--model", truncated.to_str().unwrap(), p]), "cut.tflite");
+    let garbage = tmp("garbage.pb");
+    std::fs::write(&garbage, [0xffu8; 4096]).unwrap();
+    assert_clean_error(&mobilenet(&["predict", "--model", garbage.to_str().unwrap(), p]), "garbage.pb");
+    let unknown = tmp("model.bin");
+    std::fs::write(&unknown, b"hello").unwrap();
+    assert_clean_error(&mobilenet(&["predict", "--model", unknown.to_str().unwrap(), p]), "model.bin");
+
+    // Our format: a truncated safetensors file, and weights whose shapes do not fit the config.
+    let out = tmp("small");
+    let tfl_path = root().join("crates/mobilenet/tests/fixtures/mobilenet_v1_0.25_128_quant.tflite");
+    assert!(mobilenet(&["import", tfl_path.to_str().unwrap(), "-o", out.to_str().unwrap()]).status.success());
+    let st = out.with_extension("safetensors");
+    let json = out.with_extension("json");
+    let bytes = std::fs::read(&st).unwrap();
+    std::fs::write(&st, &bytes[..bytes.len() - 100]).unwrap();
+    assert_clean_error(&mobilenet(&["predict", "--model", st.to_str().unwrap(), p]), "small.safetensors");
+    std::fs::write(&st, &bytes).unwrap();
+    let cfg = std::fs::read_to_string(&json).unwrap().replace("\"width\": 0.25", "\"width\": 0.5");
+    std::fs::write(&json, cfg).unwrap();
+    let o = mobilenet(&["predict", "--model", st.to_str().unwrap(), p]);
+    assert_clean_error(&o, "small.safetensors");
+    assert!(stderr(&o).contains("shape"), "{}", stderr(&o));
+}
+
+#[test]
+fn bench_json_has_latency_and_per_layer_rows() {
+    let o = mobilenet(&["bench", "--json", "--iters", "3", "--threads", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(v["median_ms"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["layers"].as_array().unwrap().len(), 27 + 2);
+    let o = mobilenet(&["bench", "--random", "--variant", "full-conv", "--alpha", "0.25", "--resolution", "64", "--iters", "2", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = mobilenet(&["bench", "--isa", "z80"]);
+    assert_clean_error(&o, "z80");
+}
