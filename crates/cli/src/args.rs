@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "mobilenet", version, about = "MobileNet v1 on the CPU: summary, predict, import, bench")]
+#[command(
+    name = "mobilenet",
+    version,
+    about = "MobileNet v1 on the CPU: summary, predict, import, bench"
+)]
 pub struct Args {
     #[command(subcommand)]
     pub command: Command,

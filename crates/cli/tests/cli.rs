@@ -7,7 +7,10 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 fn mobilenet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mobilenet")).args(args).output().expect("binary runs")
+    Command::new(env!("CARGO_BIN_EXE_mobilenet"))
+        .args(args)
+        .output()
+        .expect("binary runs")
 }
 
 fn root() -> PathBuf {
@@ -32,7 +35,10 @@ fn tmp(name: &str) -> PathBuf {
 #[track_caller]
 fn assert_clean_error(o: &Output, needle: &str) {
     let err = stderr(o);
-    assert!(!o.status.success(), "exit code 0 for bad input; stderr: {err}");
+    assert!(
+        !o.status.success(),
+        "exit code 0 for bad input; stderr: {err}"
+    );
     assert!(!err.contains("panicked"), "panic: {err}");
     assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
     assert!(err.contains(needle), "error does not name {needle}: {err}");
@@ -48,7 +54,10 @@ fn summary_json_reproduces_the_paper() {
     assert_eq!(v["bn_running_stats"], 21_888u64);
     let layers = v["layers"].as_array().unwrap();
     for key in ["name", "kind", "output_shape", "params", "macs"] {
-        assert!(layers.iter().all(|l| l.get(key).is_some()), "layer key {key}");
+        assert!(
+            layers.iter().all(|l| l.get(key).is_some()),
+            "layer key {key}"
+        );
     }
     assert_eq!(layers[0]["output_shape"], serde_json::json!([112, 112, 32]));
     let pw = &v["by_kind"]["pointwise"];
@@ -62,7 +71,17 @@ fn summary_variants_and_options() {
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["macs"], 46_354_432u64);
     assert_eq!(v["trainable_params"], 3_217_226u64);
-    let o = mobilenet(&["summary", "--alpha", "0.5", "--resolution", "160", "--classes", "10", "--variant", "shallow"]);
+    let o = mobilenet(&[
+        "summary",
+        "--alpha",
+        "0.5",
+        "--resolution",
+        "160",
+        "--classes",
+        "10",
+        "--variant",
+        "shallow",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("total:"));
     let o = mobilenet(&["summary", "--alpha", "5"]);
@@ -72,7 +91,15 @@ fn summary_variants_and_options() {
 #[test]
 fn predict_the_shipped_photo_with_the_built_in_model() {
     let photo = root().join("assets/parrot.jpg");
-    let o = mobilenet(&["predict", "--top", "3", "--json", "--threads", "2", photo.to_str().unwrap()]);
+    let o = mobilenet(&[
+        "predict",
+        "--top",
+        "3",
+        "--json",
+        "--threads",
+        "2",
+        photo.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: Value = serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
     assert_eq!(v["path"], photo.to_str().unwrap());
@@ -90,11 +117,24 @@ fn predict_batches_several_images_and_keeps_their_order() {
     let photos = root().join("crates/mobilenet/tests/fixtures/photos");
     let a = photos.join("bird.png");
     let b = root().join("assets/parrot.jpg");
-    let o = mobilenet(&["predict", "--json", "--top", "1", a.to_str().unwrap(), b.to_str().unwrap(), a.to_str().unwrap()]);
+    let o = mobilenet(&[
+        "predict",
+        "--json",
+        "--top",
+        "1",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        a.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let labels: Vec<String> = stdout(&o)
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["top"][0]["label"].as_str().unwrap().to_string())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["top"][0]["label"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert_eq!(labels, ["chickadee", "macaw", "chickadee"]);
 }
@@ -103,7 +143,13 @@ fn predict_batches_several_images_and_keeps_their_order() {
 fn predict_with_a_tflite_model_and_a_native_round_trip() {
     let tfl = root().join("crates/mobilenet/tests/fixtures/mobilenet_v1_0.25_128_quant.tflite");
     let photo = root().join("assets/parrot.jpg");
-    let o = mobilenet(&["predict", "--json", "--model", tfl.to_str().unwrap(), photo.to_str().unwrap()]);
+    let o = mobilenet(&[
+        "predict",
+        "--json",
+        "--model",
+        tfl.to_str().unwrap(),
+        photo.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let direct: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(direct["top"][0]["label"], "macaw");
@@ -112,7 +158,13 @@ fn predict_with_a_tflite_model_and_a_native_round_trip() {
     let o = mobilenet(&["import", tfl.to_str().unwrap(), "-o", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let native = out.with_extension("safetensors");
-    let o = mobilenet(&["predict", "--json", "--model", native.to_str().unwrap(), photo.to_str().unwrap()]);
+    let o = mobilenet(&[
+        "predict",
+        "--json",
+        "--model",
+        native.to_str().unwrap(),
+        photo.to_str().unwrap(),
+    ]);
     let via_native: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(direct["top"], via_native["top"]);
 }
@@ -121,7 +173,10 @@ fn predict_with_a_tflite_model_and_a_native_round_trip() {
 fn bad_images_are_one_line_errors_naming_the_file() {
     let not_image = tmp("notes.jpg");
     std::fs::write(&not_image, "these are notes, not a JPEG").unwrap();
-    assert_clean_error(&mobilenet(&["predict", not_image.to_str().unwrap()]), "notes.jpg");
+    assert_clean_error(
+        &mobilenet(&["predict", not_image.to_str().unwrap()]),
+        "notes.jpg",
+    );
     let truncated = tmp("half.jpg");
     let jpg = std::fs::read(root().join("assets/parrot.jpg")).unwrap();
     std::fs::write(&truncated, &jpg[..jpg.len() / 3]).unwrap();
@@ -132,7 +187,10 @@ fn bad_images_are_one_line_errors_naming_the_file() {
         assert_clean_error(&o, "half.jpg");
     }
     let missing = tmp("nope.png");
-    assert_clean_error(&mobilenet(&["predict", missing.to_str().unwrap()]), "nope.png");
+    assert_clean_error(
+        &mobilenet(&["predict", missing.to_str().unwrap()]),
+        "nope.png",
+    );
     let gif = tmp("anim.gif");
     std::fs::write(&gif, b"GIF89a\x01\x00\x01\x00\x00\x00\x00;").unwrap();
     assert_clean_error(&mobilenet(&["predict", gif.to_str().unwrap()]), "anim.gif");
@@ -143,7 +201,12 @@ fn a_bad_image_among_good_ones_fails_the_run_but_keeps_the_others() {
     let bad = tmp("bad.png");
     std::fs::write(&bad, b"\x89PNG\r\n\x1a\n garbage").unwrap();
     let good = root().join("assets/parrot.jpg");
-    let o = mobilenet(&["predict", "--json", bad.to_str().unwrap(), good.to_str().unwrap()]);
+    let o = mobilenet(&[
+        "predict",
+        "--json",
+        bad.to_str().unwrap(),
+        good.to_str().unwrap(),
+    ]);
     assert_clean_error(&o, "bad.png");
     assert!(stdout(&o).contains("macaw"));
 }
@@ -153,29 +216,57 @@ fn bad_models_are_one_line_errors_naming_the_file() {
     let photo = root().join("assets/parrot.jpg");
     let p = photo.to_str().unwrap();
     let missing = tmp("missing.tflite");
-    assert_clean_error(&mobilenet(&["predict", "--model", missing.to_str().unwrap(), p]), "missing.tflite");
-    let tfl = std::fs::read(root().join("crates/mobilenet/tests/fixtures/mobilenet_v1_0.25_128_quant.tflite")).unwrap();
+    assert_clean_error(
+        &mobilenet(&["predict", "--model", missing.to_str().unwrap(), p]),
+        "missing.tflite",
+    );
+    let tfl = std::fs::read(
+        root().join("crates/mobilenet/tests/fixtures/mobilenet_v1_0.25_128_quant.tflite"),
+    )
+    .unwrap();
     let truncated = tmp("cut.tflite");
     std::fs::write(&truncated, &tfl[..tfl.len() / 2]).unwrap();
-    assert_clean_error(&mobilenet(&["predict", "--model", truncated.to_str().unwrap(), p]), "cut.tflite");
+    assert_clean_error(
+        &mobilenet(&["predict", "--model", truncated.to_str().unwrap(), p]),
+        "cut.tflite",
+    );
     let garbage = tmp("garbage.pb");
     std::fs::write(&garbage, [0xffu8; 4096]).unwrap();
-    assert_clean_error(&mobilenet(&["predict", "--model", garbage.to_str().unwrap(), p]), "garbage.pb");
+    assert_clean_error(
+        &mobilenet(&["predict", "--model", garbage.to_str().unwrap(), p]),
+        "garbage.pb",
+    );
     let unknown = tmp("model.bin");
     std::fs::write(&unknown, b"hello").unwrap();
-    assert_clean_error(&mobilenet(&["predict", "--model", unknown.to_str().unwrap(), p]), "model.bin");
+    assert_clean_error(
+        &mobilenet(&["predict", "--model", unknown.to_str().unwrap(), p]),
+        "model.bin",
+    );
 
     // Our format: a truncated safetensors file, and weights whose shapes do not fit the config.
     let out = tmp("small");
-    let tfl_path = root().join("crates/mobilenet/tests/fixtures/mobilenet_v1_0.25_128_quant.tflite");
-    assert!(mobilenet(&["import", tfl_path.to_str().unwrap(), "-o", out.to_str().unwrap()]).status.success());
+    let tfl_path =
+        root().join("crates/mobilenet/tests/fixtures/mobilenet_v1_0.25_128_quant.tflite");
+    assert!(mobilenet(&[
+        "import",
+        tfl_path.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap()
+    ])
+    .status
+    .success());
     let st = out.with_extension("safetensors");
     let json = out.with_extension("json");
     let bytes = std::fs::read(&st).unwrap();
     std::fs::write(&st, &bytes[..bytes.len() - 100]).unwrap();
-    assert_clean_error(&mobilenet(&["predict", "--model", st.to_str().unwrap(), p]), "small.safetensors");
+    assert_clean_error(
+        &mobilenet(&["predict", "--model", st.to_str().unwrap(), p]),
+        "small.safetensors",
+    );
     std::fs::write(&st, &bytes).unwrap();
-    let cfg = std::fs::read_to_string(&json).unwrap().replace("\"width\": 0.25", "\"width\": 0.5");
+    let cfg = std::fs::read_to_string(&json)
+        .unwrap()
+        .replace("\"width\": 0.25", "\"width\": 0.5");
     std::fs::write(&json, cfg).unwrap();
     let o = mobilenet(&["predict", "--model", st.to_str().unwrap(), p]);
     assert_clean_error(&o, "small.safetensors");
@@ -189,7 +280,19 @@ fn bench_json_has_latency_and_per_layer_rows() {
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert!(v["median_ms"].as_f64().unwrap() > 0.0);
     assert_eq!(v["layers"].as_array().unwrap().len(), 27 + 2);
-    let o = mobilenet(&["bench", "--random", "--variant", "full-conv", "--alpha", "0.25", "--resolution", "64", "--iters", "2", "--json"]);
+    let o = mobilenet(&[
+        "bench",
+        "--random",
+        "--variant",
+        "full-conv",
+        "--alpha",
+        "0.25",
+        "--resolution",
+        "64",
+        "--iters",
+        "2",
+        "--json",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = mobilenet(&["bench", "--isa", "z80"]);
     assert_clean_error(&o, "z80");

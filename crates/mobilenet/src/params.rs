@@ -149,7 +149,11 @@ impl Weights {
             let len: usize = shape.iter().product();
             let data: Vec<f32> = if name.ends_with(".weight") && !name.contains(".bn.") {
                 // Fan-in: every axis but the last (the output channel); depthwise: 9.
-                let fan_in: usize = if shape.len() == 3 { 9 } else { shape[..shape.len() - 1].iter().product() };
+                let fan_in: usize = if shape.len() == 3 {
+                    9
+                } else {
+                    shape[..shape.len() - 1].iter().product()
+                };
                 let bound = (6.0 / fan_in as f32).sqrt();
                 (0..len).map(|_| uniform() * bound).collect()
             } else if name.ends_with(".running_var") || name.ends_with(".bn.weight") {

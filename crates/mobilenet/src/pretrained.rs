@@ -28,5 +28,8 @@ static IMAGENET_LABELS: &str = include_str!("../../../assets/imagenet_labels.txt
 
 /// The 1001 labels of Google's ImageNet models, index 0 = "background".
 pub fn imagenet_labels() -> Vec<String> {
-    IMAGENET_LABELS.lines().map(|l| l.trim_end().to_string()).collect()
+    IMAGENET_LABELS
+        .lines()
+        .map(|l| l.trim_end().to_string())
+        .collect()
 }

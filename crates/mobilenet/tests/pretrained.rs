@@ -23,10 +23,15 @@ fn grey_image_logits_match_tensorflow_on_every_isa() {
         let k = Kernels::for_isa(isa).unwrap();
         let logits = net.forward_with(&k, &x, None).unwrap();
         assert_eq!(logits.len(), 1001);
-        let argmax = (0..1001).max_by(|&a, &b| logits[a].total_cmp(&logits[b])).unwrap();
+        let argmax = (0..1001)
+            .max_by(|&a, &b| logits[a].total_cmp(&logits[b]))
+            .unwrap();
         assert_eq!(argmax, 420, "{isa}");
         for (i, (&g, &w)) in logits.iter().zip(&want).enumerate() {
-            assert!((g - w).abs() <= 1e-3, "{isa}: logit {i} = {g}, TensorFlow {w}");
+            assert!(
+                (g - w).abs() <= 1e-3,
+                "{isa}: logit {i} = {g}, TensorFlow {w}"
+            );
         }
     }
 }
@@ -36,13 +41,21 @@ fn a_batch_gives_the_same_logits_as_single_images() {
     let net = builtin();
     let k = mobilenet_kernels::kernels();
     let a = Tensor::zeros([1, 224, 224, 3]);
-    let b = Tensor::from_vec([1, 224, 224, 3], (0..224 * 224 * 3).map(|i| ((i % 97) as f32 / 48.0) - 1.0).collect());
+    let b = Tensor::from_vec(
+        [1, 224, 224, 3],
+        (0..224 * 224 * 3)
+            .map(|i| ((i % 97) as f32 / 48.0) - 1.0)
+            .collect(),
+    );
     let both = Tensor::stack(&[a.clone(), b.clone()]);
     let la = net.forward_with(k, &a, None).unwrap();
     let lb = net.forward_with(k, &b, None).unwrap();
     let lab = net.forward_with(k, &both, None).unwrap();
     for (i, (g, w)) in lab.iter().zip(la.iter().chain(&lb)).enumerate() {
-        assert!((g - w).abs() <= 1e-4, "logit {i}: batched {g} vs single {w}");
+        assert!(
+            (g - w).abs() <= 1e-4,
+            "logit {i}: batched {g} vs single {w}"
+        );
     }
 }
 
@@ -50,7 +63,11 @@ fn a_batch_gives_the_same_logits_as_single_images() {
 fn the_shipped_parrot_photo_is_a_macaw() {
     let net = builtin();
     let photo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/parrot.jpg");
-    let pre = Preprocess { size: 224, center_crop: None, normalization: net.config().normalization };
+    let pre = Preprocess {
+        size: 224,
+        center_crop: None,
+        normalization: net.config().normalization,
+    };
     let x = load_input(&photo, &pre).unwrap();
     let probs = net.predict(&x).unwrap();
     let top = top_k(&probs, 3, net.labels());
@@ -71,7 +88,8 @@ fn a_wrongly_shaped_input_is_an_error_not_a_panic() {
 
 #[test]
 fn the_built_in_weights_are_what_our_importer_makes_of_the_frozen_graph() {
-    let pb = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/imagenet/mobilenet_v1_1.0_224_frozen.pb");
+    let pb = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/imagenet/mobilenet_v1_1.0_224_frozen.pb");
     if !pb.exists() {
         println!("skipping: {} not found", pb.display());
         return;

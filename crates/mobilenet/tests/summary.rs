@@ -18,7 +18,10 @@ fn round_m(x: u64) -> u64 {
 /// printed as 186. So those two rows are held to within 1.5 M of the printed figure; our exact
 /// counts are asserted alongside.
 fn assert_paper_m(macs: u64, paper: u64) {
-    assert!((macs as f64 / 1e6 - paper as f64).abs() < 1.5, "{macs} vs the paper's {paper} M");
+    assert!(
+        (macs as f64 / 1e6 - paper as f64).abs() < 1.5,
+        "{macs} vs the paper's {paper} M"
+    );
 }
 
 #[test]

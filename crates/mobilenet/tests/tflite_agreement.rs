@@ -18,7 +18,8 @@ fn fixtures() -> PathBuf {
 
 fn model_path(name: &str) -> Option<PathBuf> {
     let shipped = fixtures().join(format!("{name}.tflite"));
-    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../../shared/data/imagenet/{name}.tflite"));
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("../../../shared/data/imagenet/{name}.tflite"));
     [shipped, shared].into_iter().find(|p| p.exists())
 }
 
@@ -31,7 +32,8 @@ fn photo_path(name: &str) -> PathBuf {
 
 fn check_model(name: &str) {
     let reference: Value =
-        serde_json::from_slice(&std::fs::read(fixtures().join("tflite_reference.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(fixtures().join("tflite_reference.json")).unwrap())
+            .unwrap();
     let Some(path) = model_path(name) else {
         println!("skipping {name}: not shipped and ../shared/data/imagenet is absent");
         return;
@@ -39,20 +41,33 @@ fn check_model(name: &str) {
     let mut ckpt = io::load(&path).unwrap();
     ckpt.labels = pretrained::imagenet_labels();
     let net = MobileNet::new(&ckpt, &path).unwrap();
-    let pre = Preprocess { size: net.config().resolution, center_crop: None, normalization: net.config().normalization };
-    let photos = reference["models"][name]["photos"].as_object().expect("model in fixture");
+    let pre = Preprocess {
+        size: net.config().resolution,
+        center_crop: None,
+        normalization: net.config().normalization,
+    };
+    let photos = reference["models"][name]["photos"]
+        .as_object()
+        .expect("model in fixture");
     assert_eq!(photos.len(), 6);
     for (photo, want) in photos {
         let x = load_input(&photo_path(photo), &pre).unwrap();
         let probs = net.predict(&x).unwrap();
         let top = top_k(&probs, 3, net.labels());
         let want_top1 = want["top"][0]["index"].as_u64().unwrap() as usize;
-        assert_eq!(top[0].index, want_top1, "{name} on {photo}: ours {top:?}, TFLite {}", want["top"]);
+        assert_eq!(
+            top[0].index, want_top1,
+            "{name} on {photo}: ours {top:?}, TFLite {}",
+            want["top"]
+        );
         // The named expectations hold for every model.
         match photo.as_str() {
             "parrot.jpg" => assert_eq!(top[0].label, "macaw"),
             "bird.bmp" => assert_eq!(top[0].label, "chickadee"),
-            "cat.bmp" => assert!((282..=286).contains(&top[0].index), "{top:?} is not a cat class"),
+            "cat.bmp" => assert!(
+                (282..=286).contains(&top[0].index),
+                "{top:?} is not a cat class"
+            ),
             _ => {}
         }
     }

@@ -12,7 +12,10 @@ pub fn run(a: ImportArgs) -> Result<ExitCode> {
     super::attach_labels(&mut ckpt, a.labels.as_deref())?;
     let source = format!(
         "imported from {} by mobilenet {}",
-        a.input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        a.input
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         env!("CARGO_PKG_VERSION")
     );
     mobilenet::io::native::save(&ckpt, &a.output, Some(&source))
@@ -21,7 +24,14 @@ pub fn run(a: ImportArgs) -> Result<ExitCode> {
     let c = &ckpt.config;
     output::print(&format!(
         "{} → {} + {} (alpha {}, {}x{}, {} classes, {} tensors)\n",
-        a.input.display(), st.display(), json.display(), c.width, c.resolution, c.resolution, c.classes, ckpt.weights.len()
+        a.input.display(),
+        st.display(),
+        json.display(),
+        c.width,
+        c.resolution,
+        c.resolution,
+        c.classes,
+        ckpt.weights.len()
     ))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -57,7 +57,8 @@ pub fn arch_config(a: &ArchArgs) -> Result<MobileNetConfig> {
 
 /// Reads a label file: one label per line.
 pub fn read_labels(path: &Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading labels from {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading labels from {}", path.display()))?;
     Ok(text.lines().map(|l| l.trim_end().to_string()).collect())
 }
 
@@ -66,10 +67,17 @@ pub fn attach_labels(ckpt: &mut Checkpoint, labels: Option<&Path>) -> Result<()>
     if let Some(path) = labels {
         let l = read_labels(path)?;
         if l.len() != ckpt.config.classes {
-            bail!("{}: {} labels for a model of {} classes", path.display(), l.len(), ckpt.config.classes);
+            bail!(
+                "{}: {} labels for a model of {} classes",
+                path.display(),
+                l.len(),
+                ckpt.config.classes
+            );
         }
         ckpt.labels = l;
-    } else if ckpt.labels.is_empty() && ckpt.config.classes == mobilenet::pretrained::IMAGENET_CLASSES {
+    } else if ckpt.labels.is_empty()
+        && ckpt.config.classes == mobilenet::pretrained::IMAGENET_CLASSES
+    {
         ckpt.labels = mobilenet::pretrained::imagenet_labels();
     }
     Ok(())
@@ -79,7 +87,10 @@ pub fn attach_labels(ckpt: &mut Checkpoint, labels: Option<&Path>) -> Result<()>
 pub fn load_model(run: &RunArgs) -> Result<(Checkpoint, PathBuf)> {
     let (mut ckpt, name) = match &run.model {
         Some(path) => (mobilenet::io::load(path)?, path.clone()),
-        None => (mobilenet::pretrained::builtin()?, PathBuf::from(mobilenet::pretrained::BUILTIN_NAME)),
+        None => (
+            mobilenet::pretrained::builtin()?,
+            PathBuf::from(mobilenet::pretrained::BUILTIN_NAME),
+        ),
     };
     attach_labels(&mut ckpt, run.labels.as_deref())?;
     Ok((ckpt, name))
@@ -92,7 +103,10 @@ pub fn select_isa(isa: Option<&str>) -> Result<&'static Kernels> {
             bail!("--isa {name}: unknown instruction set (reference, avx2, avx512)");
         };
         if !isa.is_supported() {
-            bail!("--isa {name}: this CPU does not support it (available: {:?})", Isa::available());
+            bail!(
+                "--isa {name}: this CPU does not support it (available: {:?})",
+                Isa::available()
+            );
         }
         mobilenet_kernels::dispatch::select_isa(isa);
     }

@@ -50,7 +50,9 @@ pub fn run(a: PredictArgs) -> Result<ExitCode> {
             for (row, path) in probs.chunks_exact(net.config().classes).zip(good_paths) {
                 let top = top_k(row, a.top, net.labels());
                 if a.json {
-                    output::json_line(&serde_json::json!({ "path": path.to_string_lossy(), "top": top }))?;
+                    output::json_line(
+                        &serde_json::json!({ "path": path.to_string_lossy(), "top": top }),
+                    )?;
                 } else {
                     let mut s = format!("{}\n", path.display());
                     for p in &top {
@@ -62,5 +64,9 @@ pub fn run(a: PredictArgs) -> Result<ExitCode> {
         }
         Ok(())
     })??;
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

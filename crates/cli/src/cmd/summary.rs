@@ -19,27 +19,51 @@ pub fn run(a: SummaryArgs) -> Result<ExitCode> {
     let mut out = String::new();
     out += &format!(
         "MobileNet v1 ({}), alpha {}, {}x{} input, {} classes, {:?}, {:?} padding\n\n",
-        c.variant.name(), c.width, c.resolution, c.resolution, c.classes, c.activation, c.padding
+        c.variant.name(),
+        c.width,
+        c.resolution,
+        c.resolution,
+        c.classes,
+        c.activation,
+        c.padding
     );
-    out += &format!("{:<14} {:<10} {:>16} {:>16} {:>6} {:>11} {:>14}\n", "layer", "type", "input", "output", "stride", "params", "mult-adds");
+    out += &format!(
+        "{:<14} {:<10} {:>16} {:>16} {:>6} {:>11} {:>14}\n",
+        "layer", "type", "input", "output", "stride", "params", "mult-adds"
+    );
     for l in &s.layers {
         out += &format!(
             "{:<14} {:<10} {:>16} {:>16} {:>6} {:>11} {:>14}\n",
-            l.name, l.kind.name(), shape(l.input), shape(l.output), l.stride, count(l.params() as u64), count(l.macs)
+            l.name,
+            l.kind.name(),
+            shape(l.input),
+            shape(l.output),
+            l.stride,
+            count(l.params() as u64),
+            count(l.macs)
         );
     }
     out += &format!(
         "\ntotal: {} mult-adds, {} trainable parameters + {} BatchNorm running statistics ({} weights)\n\n",
         count(s.macs), count(s.trainable_params as u64), count(s.bn_running_stats as u64), count(s.weights as u64)
     );
-    out += &format!("{:<10} {:>7} {:>14} {:>8} {:>12} {:>8} {:>12}\n", "type", "layers", "mult-adds", "share", "weights", "share", "params");
+    out += &format!(
+        "{:<10} {:>7} {:>14} {:>8} {:>12} {:>8} {:>12}\n",
+        "type", "layers", "mult-adds", "share", "weights", "share", "params"
+    );
     for k in &s.by_kind {
         if k.macs == 0 && k.weights == 0 {
             continue;
         }
         out += &format!(
             "{:<10} {:>7} {:>14} {:>7.2}% {:>12} {:>7.2}% {:>12}\n",
-            k.kind.name(), k.layers, count(k.macs), k.macs_share, count(k.weights as u64), k.weights_share, count(k.params as u64)
+            k.kind.name(),
+            k.layers,
+            count(k.macs),
+            k.macs_share,
+            count(k.weights as u64),
+            k.weights_share,
+            count(k.params as u64)
         );
     }
     output::print(&out)?;
@@ -66,10 +90,13 @@ fn summary_json(s: &Summary) -> serde_json::Value {
         .by_kind
         .iter()
         .map(|k| {
-            (k.kind.name().to_string(), serde_json::json!({
-                "layers": k.layers, "macs": k.macs, "macs_share": k.macs_share,
-                "weights": k.weights, "weights_share": k.weights_share, "params": k.params,
-            }))
+            (
+                k.kind.name().to_string(),
+                serde_json::json!({
+                    "layers": k.layers, "macs": k.macs, "macs_share": k.macs_share,
+                    "weights": k.weights, "weights_share": k.weights_share, "params": k.params,
+                }),
+            )
         })
         .collect();
     serde_json::json!({

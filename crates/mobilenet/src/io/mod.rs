@@ -15,7 +15,11 @@ use crate::params::Checkpoint;
 /// Loads a model of any supported format, recognised by content (TFLite's `TFL3` identifier)
 /// and extension: ours (`.safetensors` / `.json`), a TensorFlow frozen graph (`.pb`), TFLite.
 pub fn load(path: &Path) -> Result<Checkpoint> {
-    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
     match ext.as_str() {
         "safetensors" | "json" => native::load(path),
         "pb" => tf_graphdef::import_graphdef(path),
@@ -27,7 +31,8 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
             } else {
                 Err(Error::Unsupported {
                     path: path.into(),
-                    what: "unknown model format (expected .safetensors/.json, .pb or .tflite)".into(),
+                    what: "unknown model format (expected .safetensors/.json, .pb or .tflite)"
+                        .into(),
                 })
             }
         }

@@ -17,7 +17,7 @@ impl BatchNorm<'_> {
     pub fn fold(&self, w: &mut [f32]) -> Vec<f32> {
         let c = self.gamma.len();
         assert!(
-            w.len() % c == 0,
+            w.len().is_multiple_of(c),
             "BatchNorm::fold: weight len {} not a multiple of {c}",
             w.len()
         );

@@ -3,7 +3,7 @@
 
 /// logits: (N, K) → probabilities (N, K).
 pub fn softmax_forward(k: usize, logits: &[f32]) -> Vec<f32> {
-    assert!(k > 0 && logits.len() % k == 0, "softmax: len");
+    assert!(k > 0 && logits.len().is_multiple_of(k), "softmax: len");
     let mut out = Vec::with_capacity(logits.len());
     for row in logits.chunks_exact(k) {
         let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
