@@ -101,6 +101,18 @@ fn main() {
                 }
             });
             println!("threads={threads} dwconv3x3 x13: min {mn:.3} ms, median {md:.3} ms");
+            if std::env::var_os("TIMING_PER_LAYER").is_some() {
+                for (args, x, w, b, y) in layers.iter_mut() {
+                    let (mn, md) = time(reps, || {
+                        parallel::dwconv3x3(&k, args, 1, x, w, b, Clamp::RELU6, y)
+                    });
+                    let g = args.geom;
+                    println!(
+                        "  dwconv3x3 c={},h={},s={}: min {mn:.3} ms, median {md:.3} ms",
+                        args.c, g.in_h, g.stride
+                    );
+                }
+            }
 
             let args = ConvArgs {
                 geom: Conv2dGeometry {

@@ -5,6 +5,7 @@
 use rayon::prelude::*;
 
 use crate::dispatch::Kernels;
+use crate::gemm::{self, MatMut, MatRef};
 use crate::geometry::{Clamp, ConvArgs, DwArgs};
 
 /// Output rows per task: enough tasks to balance the pool, few enough to keep overhead low.
@@ -78,6 +79,13 @@ pub fn conv3x3(
 
 /// Pointwise convolution / fully connected over M rows: x: (M, K), w: (K, N), b: (N), y: (M, N).
 /// `y = clamp(x · w + b)`.
+///
+/// The gemm crate runs single-threaded; the split is ours. Tall products (M ≥ [`COL_SPLIT_M`])
+/// give each thread a band of rows; short, wide ones (the 7×7 layers and the classifier,
+/// M = 49 or the batch) give each thread a band of columns of `w` and `y`, because a row split
+/// would leave each thread a sliver of rows too thin for gemm's microkernel. Within a task the
+/// output is produced in row blocks of about [`ROW_BLOCK_BYTES`], each followed at once by
+/// the bias + clamp epilogue while it is still in cache.
 pub fn pointwise(
     kern: &Kernels,
     m: usize,
@@ -90,15 +98,87 @@ pub fn pointwise(
     y: &mut [f32],
 ) {
     assert_eq!(x.len(), m * k, "pointwise: x len");
+    assert_eq!(w.len(), k * n, "pointwise: w len");
+    assert_eq!(b.len(), n, "pointwise: b len");
     assert_eq!(y.len(), m * n, "pointwise: y len");
+    if m == 0 || n == 0 {
+        return;
+    }
+    let (a, wm, c) = (
+        MatRef::new(x, m, k),
+        MatRef::new(w, k, n),
+        MatMut::new(y, m, n),
+    );
     let threads = rayon::current_num_threads().max(1);
-    let rpt = m.div_ceil(threads).max(1);
-    y.par_chunks_mut(rpt * n)
-        .zip(x.par_chunks(rpt * k))
-        .for_each(|(yc, xc)| {
-            let rows = yc.len() / n;
-            crate::gemm::pointwise(rows, n, k, xc, w, b, clamp, yc, kern.bias_clamp);
-        });
+    // Below ~2 MFLOP a task costs more to hand out than it saves.
+    let tasks = threads.min((m * n * k).div_ceil(1 << 20)).max(1);
+    if tasks == 1 {
+        return pointwise_task(kern, a, wm, c, b, clamp);
+    }
+    let mut parts = Vec::with_capacity(tasks);
+    if m >= COL_SPLIT_M || n < 2 * COL_BLOCK {
+        let rows = m.div_ceil(tasks);
+        let mut rest = c;
+        let mut r0 = 0;
+        while r0 < m {
+            let r1 = (r0 + rows).min(m);
+            let (head, tail) = rest.split_rows(r1 - r0);
+            parts.push((a.rows_range(r0, r1), wm, head, b));
+            rest = tail;
+            r0 = r1;
+        }
+    } else {
+        // Column bands in multiples of COL_BLOCK so every band keeps whole microkernel tiles.
+        let cols = n.div_ceil(tasks).div_ceil(COL_BLOCK) * COL_BLOCK;
+        let mut rest = c;
+        let mut c0 = 0;
+        while c0 < n {
+            let c1 = (c0 + cols).min(n);
+            let (head, tail) = rest.split_cols(c1 - c0);
+            parts.push((a, wm.cols_range(c0, c1), head, &b[c0..c1]));
+            rest = tail;
+            c0 = c1;
+        }
+    }
+    parts
+        .into_par_iter()
+        .for_each(|(a, wm, c, b)| pointwise_task(kern, a, wm, c, b, clamp));
+}
+
+/// Products with fewer rows than this are split over threads by columns.
+const COL_SPLIT_M: usize = 128;
+/// Column bands are multiples of this many columns.
+const COL_BLOCK: usize = 64;
+/// Target size of one row block of output (GEMM, then epilogue while hot).
+const ROW_BLOCK_BYTES: usize = 256 << 10;
+
+/// Fewer rows per gemm call than this cost more in gemm's per-call packing than the hot
+/// epilogue saves (measured with `examples/timing.rs`).
+const MIN_ROW_BLOCK: usize = 512;
+
+/// One thread's share of [`pointwise`]: `c = clamp(a · w + b)` in row blocks.
+fn pointwise_task(
+    kern: &Kernels,
+    a: MatRef<'_>,
+    w: MatRef<'_>,
+    c: MatMut<'_>,
+    b: &[f32],
+    clamp: Clamp,
+) {
+    let (m, n) = (c.rows(), c.cols());
+    let block = (ROW_BLOCK_BYTES / (4 * n)).max(MIN_ROW_BLOCK);
+    let mut rest = c;
+    let mut r0 = 0;
+    while r0 < m {
+        let r1 = (r0 + block).min(m);
+        let (mut head, tail) = rest.split_rows(r1 - r0);
+        gemm::sgemm_view(a.rows_range(r0, r1), w, head.reborrow(), false);
+        for i in 0..r1 - r0 {
+            (kern.bias_clamp)(head.row_mut(i), b, clamp);
+        }
+        rest = tail;
+        r0 = r1;
+    }
 }
 
 /// Global average pool over a batch: x: (N, HW, C), y: (N, C).
