@@ -31,6 +31,35 @@ pub struct MobileNet {
     body: Vec<Body>,
     fc: Linear,
     labels: Vec<String>,
+    scratch: Scratch,
+}
+
+/// Activation buffers kept between forward passes. Concurrent callers each get their own
+/// (a caller that finds none allocates); a clone of the model starts with none.
+#[derive(Debug, Default)]
+struct Scratch(std::sync::Mutex<Vec<(Vec<f32>, Vec<f32>)>>);
+
+impl Scratch {
+    fn take(&self) -> (Vec<f32>, Vec<f32>) {
+        self.0
+            .lock()
+            .map(|mut v| v.pop())
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    fn put(&self, bufs: (Vec<f32>, Vec<f32>)) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push(bufs);
+        }
+    }
+}
+
+impl Clone for Scratch {
+    fn clone(&self) -> Self {
+        Scratch::default()
+    }
 }
 
 /// Time spent in each layer by one [`MobileNet::forward_profiled`] call, by `LayerSpec` name.
@@ -108,6 +137,7 @@ impl MobileNet {
             body,
             fc,
             labels: ckpt.labels.clone(),
+            scratch: Scratch::default(),
         })
     }
 
@@ -167,18 +197,17 @@ impl MobileNet {
                 got: x.shape,
             });
         }
-        let max_len = self
+        let max_len = n * self
             .specs
             .iter()
             .map(|s| s.output.iter().product::<usize>())
             .max()
-            .unwrap_or(0)
-            * n;
-        let max_len = max_len.max(x.data.len());
-        let mut a = x.data.clone();
+            .unwrap_or(0);
+        // Two ping-pong activation buffers, reused across calls (no zeroing, no page faults).
+        let (mut a, mut b) = self.scratch.take();
         a.resize(max_len, 0.0);
-        let mut b = vec![0.0f32; max_len];
-        let mut cur_len = x.data.len();
+        b.resize(max_len, 0.0);
+        let mut cur_len = 0;
         let mut t = Instant::now();
         let mut mark = |name: &str, t: &mut Instant| {
             if let Some(p) = profile.as_deref_mut() {
@@ -187,9 +216,13 @@ impl MobileNet {
                 *t = now;
             }
         };
-        for (layer, spec) in self.body.iter().zip(&self.specs) {
+        for (i, (layer, spec)) in self.body.iter().zip(&self.specs).enumerate() {
             let out_len = n * spec.output.iter().product::<usize>();
-            let (x, y) = (&a[..cur_len], &mut b[..out_len]);
+            // The first layer reads the caller's input directly.
+            let (x, y) = (
+                if i == 0 { &x.data[..] } else { &a[..cur_len] },
+                &mut b[..out_len],
+            );
             match layer {
                 Body::Conv(l) => l.forward(k, n, x, y),
                 Body::Depthwise(l) => l.forward(k, n, x, y),
@@ -206,6 +239,7 @@ impl MobileNet {
         let mut logits = vec![0.0f32; n * self.fc.cout];
         self.fc.forward(k, n, &pooled, &mut logits);
         mark("fc", &mut t);
+        self.scratch.put((a, b));
         Ok(logits)
     }
 }
