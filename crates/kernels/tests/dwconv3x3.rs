@@ -238,6 +238,73 @@ fn dwconv3x3_clamps() {
     });
 }
 
+/// The tiled kernels cover R rows × T columns per tile with R, T up to 4: widths 1…9 hit
+/// every column remainder, odd heights and row sub-ranges every row remainder, at channel
+/// counts with and without a masked tail, with borders on all sides.
+#[test]
+fn dwconv3x3_tile_remainders() {
+    each_isa(|k, l| {
+        for c in [l - 1, 2 * l + 3, 4 * l] {
+            for w in 1..=9 {
+                for h in [1, 2, 3, 5] {
+                    for stride in [1, 2] {
+                        Case::new(c, h, w, stride).check(k);
+                        let mut tf = Case::new(c, h, w, stride);
+                        tf.pad = Pad::TfSame;
+                        tf.check(k);
+                    }
+                }
+            }
+        }
+    });
+}
+
+#[test]
+fn dwconv3x3_tile_row_ranges() {
+    each_isa(|k, l| {
+        for stride in [1, 2] {
+            let case = Case::new(2 * l + 3, 11, 10, stride);
+            let oh = case.args().geom.out_h();
+            for r0 in 0..oh {
+                for r1 in r0 + 1..=oh {
+                    let mut sub = case.clone();
+                    sub.rows = Some(r0..r1);
+                    sub.check(k);
+                }
+            }
+        }
+    });
+}
+
+#[test]
+fn dwconv3x3_mobilenet_shapes_small() {
+    // The 14×14×512 and 7×7×1024 layers (TF SAME), and wide C at an odd width.
+    each_isa(|k, _| {
+        for (h, c, s) in [
+            (14, 512, 1),
+            (14, 512, 2),
+            (7, 1024, 1),
+            (9, 520, 1),
+            (9, 520, 2),
+        ] {
+            let mut case = Case::new(c, h, h, s);
+            case.pad = Pad::TfSame;
+            case.clamp = Clamp::RELU6;
+            case.check(k);
+        }
+    });
+}
+
+/// Strides above 2 take the one-pixel-tile path.
+#[test]
+fn dwconv3x3_stride3() {
+    each_isa(|k, l| {
+        for (h, w) in [(7, 8), (9, 9), (4, 5)] {
+            Case::new(l + 1, h, w, 3).check(k);
+        }
+    });
+}
+
 fn arb_case() -> impl Strategy<Value = Case> {
     (
         1usize..70,

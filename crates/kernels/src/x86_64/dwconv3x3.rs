@@ -1,17 +1,22 @@
-//! Depthwise 3×3 convolution, vectorized over channels (XNNPACK `f32-dwconv` style), written
-//! once for any [`Simd`] and instantiated by `avx2.rs` / `avx512.rs`. Computes exactly what
+//! Depthwise 3×3 convolution, vectorized over channels, written once for any [`Simd`] and
+//! instantiated by `avx2.rs` / `avx512.rs`. Computes exactly what
 //! `reference::dwconv3x3::forward` computes (same tap set; summation order differs).
 //!
 //! Legend: H, W = input, OH, OW = output, C = channels, L = lanes, s = stride.
 //!
-//! Per output row the columns split into an *interior* `[ox_lo, ox_hi)`, where all three
-//! horizontal taps fall inside the image, and a border of at most two columns on each side.
-//! The interior walks one L-channel block at a time along the row with that block's nine
-//! weight vectors and bias held in registers, so each output vector costs nine input loads and
-//! nine FMAs. Rows whose top or bottom taps fall in the padding skip those taps (a flag per
-//! kernel row, hoisted into a separate instantiation when all three rows are valid). Border
-//! pixels take a slower path that checks every tap and loads weights from memory.
-//! Channel tails (C not a multiple of L) use masked loads/stores of the last block.
+//! The output is cut into tiles of R rows × T columns (XNNPACK `f32-dwconv` order: tile
+//! outer, channels inner). For each L-channel block a tile loads the bias and the nine weight
+//! vectors once, then every input vector under the tile once — (R−1)·s+3 rows × (T−1)·s+3
+//! columns — and feeds it to every output of the tile that uses it, so neighbouring outputs
+//! share their overlapping input columns (stride 1: T+2 loads per T outputs per kernel row;
+//! stride 2: 2T+1) and rows. Channels inner keeps every access a sequential stream along C,
+//! which matters for C = 256…1024 where pixels are a power of two apart (a channel-block-outer
+//! walk along a row hits only a few L1 sets).
+//!
+//! Tiles whose input window lies inside the image take the unchecked path; tiles touching the
+//! padding skip the missing rows/columns by per-tile flags (a separate instantiation, so the
+//! interior has no tests). Row and column remainders use R = 1 and T = 1 tiles. Channel tails
+//! (C not a multiple of L) use masked loads/stores of the last block.
 
 use std::ops::Range;
 
@@ -47,162 +52,269 @@ pub(super) unsafe fn forward<S: Simd>(
     if c == 0 || rows.is_empty() {
         return;
     }
-    let (s, pt, pl) = (g.stride, g.pad.top, g.pad.left);
-    // Interior columns: ox·s − pl ≥ 0 and ox·s − pl + 2 ≤ W − 1.
-    let ox_lo = pl.div_ceil(s).min(ow);
-    let ox_hi = if g.in_w + pl >= 3 {
-        ((g.in_w + pl - 3) / s + 1).min(ow)
-    } else {
-        0
-    }
-    .max(ox_lo);
-    // SAFETY (whole block): the caller guarantees S's features. Every pointer below is formed
-    // only for taps inside the image (row validity flags, interior column bounds, or the
-    // per-tap checks of `border_pixel`), channel offsets stay below C (the tail is masked), and
-    // output offsets stay inside the `rows.len()·OW·C` elements of `y` asserted above.
+    let p = Plan {
+        x: x.as_ptr(),
+        w: w.as_ptr(),
+        b: b.as_ptr(),
+        y: y.as_mut_ptr(),
+        h: g.in_h,
+        wd: g.in_w,
+        c,
+        ow,
+        s: g.stride,
+        pt: g.pad.top,
+        pl: g.pad.left,
+        r0: rows.start,
+    };
+    // SAFETY: the caller guarantees S's features; `Plan` holds the slices checked above.
     unsafe {
         let vc = VClamp::<S>::new(clamp);
-        let (xp, wp, bp) = (x.as_ptr(), w.as_ptr(), b.as_ptr());
-        let row_len = g.in_w * c;
-        for (r, oy) in rows.enumerate() {
-            let yrow = y.as_mut_ptr().add(r * ow * c);
-            let iy0 = (oy * s) as isize - pt as isize;
-            let mut valid = [false; 3];
-            let mut rp = [xp; 3];
-            for kh in 0..3 {
-                let iy = iy0 + kh as isize;
-                if iy >= 0 && (iy as usize) < g.in_h {
-                    valid[kh] = true;
-                    rp[kh] = xp.add(iy as usize * row_len);
-                }
-            }
-            let row = Row {
-                rp,
-                valid,
-                c,
-                step: s * c,
-            };
-            if ox_lo < ox_hi {
-                // Offset of tap (kh, kw = 0) of pixel ox_lo within its input row.
-                let px0 = (ox_lo * s - pl) * c;
-                let n = ox_hi - ox_lo;
-                let y0 = yrow.add(ox_lo * c);
-                let all = valid == [true; 3];
-                let mut c0 = 0;
-                while c0 + S::LANES <= c {
-                    if all {
-                        interior::<S, true, false>(
-                            &row,
-                            px0 + c0,
-                            n,
-                            wp.add(c0),
-                            bp.add(c0),
-                            S::mask(S::LANES),
-                            vc,
-                            y0.add(c0),
-                        );
-                    } else {
-                        interior::<S, false, false>(
-                            &row,
-                            px0 + c0,
-                            n,
-                            wp.add(c0),
-                            bp.add(c0),
-                            S::mask(S::LANES),
-                            vc,
-                            y0.add(c0),
-                        );
-                    }
-                    c0 += S::LANES;
-                }
-                if c0 < c {
-                    let m = S::mask(c - c0);
-                    if all {
-                        interior::<S, true, true>(
-                            &row,
-                            px0 + c0,
-                            n,
-                            wp.add(c0),
-                            bp.add(c0),
-                            m,
-                            vc,
-                            y0.add(c0),
-                        );
-                    } else {
-                        interior::<S, false, true>(
-                            &row,
-                            px0 + c0,
-                            n,
-                            wp.add(c0),
-                            bp.add(c0),
-                            m,
-                            vc,
-                            y0.add(c0),
-                        );
-                    }
-                }
-            }
-            for ox in (0..ox_lo).chain(ox_hi..ow) {
-                let ix0 = (ox * s) as isize - pl as isize;
-                border_pixel::<S>(&row, ix0, g.in_w, wp, bp, vc, yrow.add(ox * c));
-            }
+        // Tile sizes: accumulators R·T plus nine weights and one input must fit the register
+        // file (32 zmm on AVX-512, 16 ymm on AVX2).
+        match (S::LANES >= 16, g.stride) {
+            (true, 1) => bands::<S, 2, 4, 4, 6, 1>(&p, rows, vc),
+            (true, 2) => bands::<S, 2, 4, 5, 9, 2>(&p, rows, vc),
+            (false, 1) => bands::<S, 1, 4, 3, 6, 1>(&p, rows, vc),
+            (false, 2) => bands::<S, 1, 3, 3, 7, 2>(&p, rows, vc),
+            _ => bands::<S, 1, 1, 3, 3, 1>(&p, rows, vc),
         }
     }
 }
 
-/// One output row's view of the input: the three kernel rows' start pointers (only
-/// meaningful where `valid`), channels and the input step between adjacent output pixels.
-struct Row {
-    rp: [*const f32; 3],
-    valid: [bool; 3],
-    c: usize,
-    step: usize,
-}
-
-/// Interior pixels `[ox_lo, ox_lo + n)` of one row, channels `[c0, c0 + L)`: `px` is the offset
-/// of tap (·, kw = 0) of the first pixel plus c0; `w`, `b`, `y` are already offset by c0.
-/// `ALL`: all three kernel rows are valid. `TAIL`: use mask `m` for loads and stores.
-#[inline(always)]
-unsafe fn interior<S: Simd, const ALL: bool, const TAIL: bool>(
-    row: &Row,
-    mut px: usize,
-    n: usize,
+/// The call's pointers and geometry. `r0`: first output row of `y`.
+struct Plan {
+    x: *const f32,
     w: *const f32,
     b: *const f32,
+    y: *mut f32,
+    h: usize,
+    wd: usize,
+    c: usize,
+    ow: usize,
+    s: usize,
+    pt: usize,
+    pl: usize,
+    r0: usize,
+}
+
+/// Output rows `rows` in bands of R rows (remainder: R = 1). `NR`/`NC`: input rows/columns
+/// under one R × T tile at stride `ST`; `ST` is the stride within a tile (tiles of one output
+/// pixel work for any stride).
+#[inline(always)]
+unsafe fn bands<
+    S: Simd,
+    const R: usize,
+    const T: usize,
+    const NR: usize,
+    const NC: usize,
+    const ST: usize,
+>(
+    p: &Plan,
+    rows: Range<usize>,
+    vc: VClamp<S>,
+) {
+    debug_assert!(NR == (R - 1) * ST + 3 && NC == (T - 1) * ST + 3);
+    debug_assert!((R == 1 && T == 1) || ST == p.s);
+    let mut oy = rows.start;
+    // SAFETY: forwarded contract of `band`.
+    unsafe {
+        while oy + R <= rows.end {
+            band::<S, R, T, NR, NC, ST>(p, oy, vc);
+            oy += R;
+        }
+        while oy < rows.end {
+            band::<S, 1, T, 3, NC, ST>(p, oy, vc);
+            oy += 1;
+        }
+    }
+}
+
+/// Output rows `[oy, oy + R)`, all columns: tiles of T columns, then T = 1 for the rest.
+#[inline(always)]
+unsafe fn band<
+    S: Simd,
+    const R: usize,
+    const T: usize,
+    const NR: usize,
+    const NC: usize,
+    const ST: usize,
+>(
+    p: &Plan,
+    oy: usize,
+    vc: VClamp<S>,
+) {
+    let c = p.c;
+    let iy0 = (oy * p.s) as isize - p.pt as isize;
+    let mut xr = [p.x; NR];
+    let mut vr = [false; NR];
+    for ir in 0..NR {
+        let iy = iy0 + ir as isize;
+        vr[ir] = iy >= 0 && (iy as usize) < p.h;
+        // Pointer to column 0 of input row iy; dereferenced only where `vr`.
+        xr[ir] = p.x.wrapping_offset(iy * (p.wd * c) as isize);
+    }
+    let rows_ok = vr.iter().all(|&v| v);
+    let mut yr = [p.y; R];
+    for r in 0..R {
+        // SAFETY: output rows [oy, oy + R) are inside `rows`, so inside y.
+        yr[r] = unsafe { p.y.add((oy - p.r0 + r) * p.ow * c) };
+    }
+    let mut ox = 0;
+    // SAFETY: forwarded contract of `tile`: the flags mark exactly the in-image rows/columns.
+    unsafe {
+        while ox + T <= p.ow {
+            let ix0 = (ox * p.s) as isize - p.pl as isize;
+            if rows_ok && ix0 >= 0 && ix0 as usize + NC <= p.wd {
+                tile::<S, R, T, NR, NC, ST, false>(p, &xr, &vr, ix0, &yr, ox, vc);
+            } else {
+                tile::<S, R, T, NR, NC, ST, true>(p, &xr, &vr, ix0, &yr, ox, vc);
+            }
+            ox += T;
+        }
+        while ox < p.ow {
+            let ix0 = (ox * p.s) as isize - p.pl as isize;
+            if rows_ok && ix0 >= 0 && ix0 as usize + 3 <= p.wd {
+                tile::<S, R, 1, NR, 3, ST, false>(p, &xr, &vr, ix0, &yr, ox, vc);
+            } else {
+                tile::<S, R, 1, NR, 3, ST, true>(p, &xr, &vr, ix0, &yr, ox, vc);
+            }
+            ox += 1;
+        }
+    }
+}
+
+/// One R × T tile at output column `ox` (input column `ix0` of its first tap), all channels.
+/// `CHECK`: skip input rows with `!vr[ir]` and columns outside `[0, W)`; otherwise all are
+/// inside the image.
+#[inline(always)]
+unsafe fn tile<
+    S: Simd,
+    const R: usize,
+    const T: usize,
+    const NR: usize,
+    const NC: usize,
+    const ST: usize,
+    const CHECK: bool,
+>(
+    p: &Plan,
+    xr: &[*const f32; NR],
+    vr: &[bool; NR],
+    ix0: isize,
+    yr: &[*mut f32; R],
+    ox: usize,
+    vc: VClamp<S>,
+) {
+    let c = p.c;
+    let mut vcol = [true; NC];
+    let mut xo = [p.x; NR];
+    for ir in 0..NR {
+        xo[ir] = xr[ir].wrapping_offset(ix0 * c as isize);
+    }
+    if CHECK {
+        for ic in 0..NC {
+            let ix = ix0 + ic as isize;
+            vcol[ic] = ix >= 0 && (ix as usize) < p.wd;
+        }
+    }
+    let mut yo = [p.y; R];
+    for r in 0..R {
+        yo[r] = yr[r].wrapping_add(ox * c);
+    }
+    let t = Taps {
+        xo: &xo,
+        vr,
+        vcol: &vcol,
+        w: p.w,
+        b: p.b,
+        yo: &yo,
+        c,
+    };
+    // SAFETY: forwarded contract of `step`; c0 + L <= C for the unmasked blocks, the last
+    // block is masked to C − c0 lanes.
+    unsafe {
+        let mut c0 = 0;
+        while c0 + S::LANES <= c {
+            step::<S, R, T, NR, NC, ST, CHECK, false>(&t, c0, S::mask(S::LANES), vc);
+            c0 += S::LANES;
+        }
+        if c0 < c {
+            step::<S, R, T, NR, NC, ST, CHECK, true>(&t, c0, S::mask(c - c0), vc);
+        }
+    }
+}
+
+/// A tile's pointers: input rows at the tile's first column, row/column flags, outputs.
+struct Taps<'a, const R: usize, const NR: usize, const NC: usize> {
+    xo: &'a [*const f32; NR],
+    vr: &'a [bool; NR],
+    vcol: &'a [bool; NC],
+    w: *const f32,
+    b: *const f32,
+    yo: &'a [*mut f32; R],
+    c: usize,
+}
+
+/// Channels `[c0, c0 + L)` (masked by `m` if `TAIL`) of one tile.
+#[inline(always)]
+unsafe fn step<
+    S: Simd,
+    const R: usize,
+    const T: usize,
+    const NR: usize,
+    const NC: usize,
+    const ST: usize,
+    const CHECK: bool,
+    const TAIL: bool,
+>(
+    t: &Taps<'_, R, NR, NC>,
+    c0: usize,
     m: S::M,
     vc: VClamp<S>,
-    y: *mut f32,
 ) {
-    let c = row.c;
-    // SAFETY: see `forward`: the caller checked the taps of these pixels are in the image.
+    let c = t.c;
+    // SAFETY: see `forward`; loads happen only for in-image rows/columns (all of them when
+    // !CHECK), channel offsets stay below C (masked tail), outputs are inside y.
     unsafe {
-        let mut wk = [S::splat(0.0); 9];
-        for t in 0..9 {
-            wk[t] = ld::<S, TAIL>(w.add(t * c), m);
+        let bias = ld::<S, TAIL>(t.b.add(c0), m);
+        let mut wk = [bias; 9];
+        for k in 0..9 {
+            wk[k] = ld::<S, TAIL>(t.w.add(k * c + c0), m);
         }
-        let bias = ld::<S, TAIL>(b, m);
-        let zero = S::splat(0.0);
-        let mut yp = y;
-        for _ in 0..n {
-            // One accumulator per kernel row keeps the FMA chains short.
-            let mut acc = [bias, zero, zero];
-            for kh in 0..3 {
-                if ALL || row.valid[kh] {
-                    let p = row.rp[kh].add(px);
-                    for kw in 0..3 {
-                        acc[kh] =
-                            S::fmadd(ld::<S, TAIL>(p.add(kw * c), m), wk[kh * 3 + kw], acc[kh]);
+        let mut acc = [[bias; T]; R];
+        for ir in 0..NR {
+            if CHECK && !t.vr[ir] {
+                continue;
+            }
+            for ic in 0..NC {
+                if CHECK && !t.vcol[ic] {
+                    continue;
+                }
+                let xv = ld::<S, TAIL>(t.xo[ir].add(ic * c + c0), m);
+                for r in 0..R {
+                    if ir < r * ST || ir - r * ST >= 3 {
+                        continue;
+                    }
+                    let kh = ir - r * ST;
+                    for j in 0..T {
+                        if ic < j * ST || ic - j * ST >= 3 {
+                            continue;
+                        }
+                        let kw = ic - j * ST;
+                        acc[r][j] = S::fmadd(xv, wk[kh * 3 + kw], acc[r][j]);
                     }
                 }
             }
-            let v = vc.apply(S::add(S::add(acc[0], acc[1]), acc[2]));
-            if TAIL {
-                S::store_m(yp, m, v);
-            } else {
-                S::store(yp, v);
+        }
+        for r in 0..R {
+            for j in 0..T {
+                let v = vc.apply(acc[r][j]);
+                let yp = t.yo[r].add(j * c + c0);
+                if TAIL {
+                    S::store_m(yp, m, v);
+                } else {
+                    S::store(yp, v);
+                }
             }
-            px += row.step;
-            yp = yp.add(c);
         }
     }
 }
@@ -216,52 +328,6 @@ unsafe fn ld<S: Simd, const TAIL: bool>(p: *const f32, m: S::M) -> S::V {
             S::load_m(p, m)
         } else {
             S::load(p)
-        }
-    }
-}
-
-/// One border pixel, all channels: every tap is checked against the image.
-/// `ix0` is the input column of tap kw = 0 (may be negative).
-#[inline(always)]
-unsafe fn border_pixel<S: Simd>(
-    row: &Row,
-    ix0: isize,
-    in_w: usize,
-    w: *const f32,
-    b: *const f32,
-    vc: VClamp<S>,
-    y: *mut f32,
-) {
-    let c = row.c;
-    let mut taps = [(0usize, 0usize); 9]; // (weight tap kh·3 + kw, input offset in its row)
-    let mut nt = 0;
-    for kh in 0..3 {
-        if !row.valid[kh] {
-            continue;
-        }
-        for kw in 0..3 {
-            let ix = ix0 + kw as isize;
-            if ix >= 0 && (ix as usize) < in_w {
-                taps[nt] = (kh * 3 + kw, ix as usize * c);
-                nt += 1;
-            }
-        }
-    }
-    // SAFETY: see `forward`: only in-image taps were collected above; channel offsets stay
-    // below C (masked tail).
-    unsafe {
-        let mut c0 = 0;
-        while c0 < c {
-            let m = S::mask((c - c0).min(S::LANES));
-            let mut acc = S::load_m(b.add(c0), m);
-            for &(t, off) in &taps[..nt] {
-                let kh = t / 3;
-                let xv = S::load_m(row.rp[kh].add(off + c0), m);
-                let wv = S::load_m(w.add(t * c + c0), m);
-                acc = S::fmadd(xv, wv, acc);
-            }
-            S::store_m(y.add(c0), m, vc.apply(acc));
-            c0 += S::LANES;
         }
     }
 }
