@@ -9,7 +9,9 @@ use std::fmt;
 use std::ops::Range;
 use std::sync::OnceLock;
 
+use crate::gemm::MatMut;
 use crate::geometry::{Clamp, ConvArgs, DwArgs};
+use crate::packed::PackedWeights;
 use crate::reference;
 
 /// An instruction set with a kernel table of its own.
@@ -115,6 +117,12 @@ pub type BiasClampFn = fn(y: &mut [f32], b: &[f32], clamp: Clamp);
 /// Mean over the spatial positions of one image: `x: (HW, C)` → `y: (C)`.
 pub type GlobalAvgPoolFn = fn(x: &[f32], c: usize, y: &mut [f32]);
 
+/// Pointwise convolution / fully connected layer on packed weights, output columns of weight
+/// panels `panels` only: x: (M, K), w: (K, N) packed, b: (N), y: (M, cols) with
+/// `cols = w.cols(panels)`; `y = clamp(x · w + b)`. M is `y.rows()`.
+pub type PointwisePackedFn =
+    fn(x: &[f32], w: &PackedWeights, b: &[f32], clamp: Clamp, panels: Range<usize>, y: MatMut<'_>);
+
 /// The kernel table. Every entry is a safe function: ISA-specific entries are installed only
 /// after their CPU features were detected.
 #[derive(Clone, Copy)]
@@ -124,6 +132,7 @@ pub struct Kernels {
     pub conv3x3: Conv3x3Fn,
     pub bias_clamp: BiasClampFn,
     pub global_avg_pool: GlobalAvgPoolFn,
+    pub pointwise_packed: PointwisePackedFn,
 }
 
 impl fmt::Debug for Kernels {
@@ -143,6 +152,7 @@ impl Kernels {
             conv3x3: reference::conv3x3::forward,
             bias_clamp: reference::elementwise::bias_clamp,
             global_avg_pool: reference::pool::global_avg_pool,
+            pointwise_packed: reference::pointwise::pointwise_packed,
         }
     }
 

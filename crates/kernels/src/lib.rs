@@ -10,11 +10,14 @@
 //! - `x86_64`: AVX2+FMA and AVX-512 versions, installed into the [`Kernels`] table only after
 //!   the CPU reports the features.
 //! - [`gemm`]: the one wrapper around the GEMM crate (pointwise convolutions, fully connected).
+//! - [`packed`]: pointwise weights packed once into column panels for our own GEMM
+//!   microkernels (`Kernels::pointwise_packed`).
 //! - [`parallel`]: splits whole-layer work over the current rayon pool and calls the table.
 
 pub mod dispatch;
 pub mod gemm;
 pub mod geometry;
+pub mod packed;
 pub mod parallel;
 pub mod reference;
 #[cfg(feature = "testing")]
@@ -24,3 +27,4 @@ mod x86_64;
 
 pub use dispatch::{kernels, Isa, Kernels};
 pub use geometry::{Clamp, Conv2dGeometry, ConvArgs, DwArgs, Padding4};
+pub use packed::{pack_weights, PackedWeights};

@@ -7,6 +7,7 @@ use rayon::prelude::*;
 use crate::dispatch::Kernels;
 use crate::gemm::{self, MatMut, MatRef};
 use crate::geometry::{Clamp, ConvArgs, DwArgs};
+use crate::packed::PackedWeights;
 
 /// Output rows per task: enough tasks to balance the pool, few enough to keep overhead low.
 fn rows_per_task(rows: usize, images: usize) -> usize {
@@ -180,6 +181,68 @@ fn pointwise_task(
         r0 = r1;
     }
 }
+
+/// Pointwise convolution / fully connected over M rows on weights packed once at load:
+/// x: (M, K), w: (K, N) packed, b: (N), y: (M, N). `y = clamp(x · w + b)` through the table's
+/// `pointwise_packed` (bias and clamp fused in its epilogue).
+///
+/// Tall products (M ≥ [`COL_SPLIT_M`]) give each thread a band of rows, a multiple of
+/// [`ROW_QUANTUM`] so every band keeps whole AVX-512 tiles; short, wide ones (the 7×7 layers,
+/// the classifier) give each thread a band of weight panels and the matching columns of `y`.
+pub fn pointwise_packed(
+    kern: &Kernels,
+    m: usize,
+    x: &[f32],
+    w: &PackedWeights,
+    b: &[f32],
+    clamp: Clamp,
+    y: &mut [f32],
+) {
+    let (k, n, panels) = (w.k, w.n, w.panels());
+    assert_eq!(x.len(), m * k, "pointwise_packed: x len");
+    assert_eq!(b.len(), n, "pointwise_packed: b len");
+    assert_eq!(y.len(), m * n, "pointwise_packed: y len");
+    if m == 0 || n == 0 {
+        return;
+    }
+    let threads = rayon::current_num_threads().max(1);
+    // Below ~2 MFLOP a task costs more to hand out than it saves.
+    let tasks = threads.min((m * n * k).div_ceil(1 << 20)).max(1);
+    let c = MatMut::new(y, m, n);
+    if tasks == 1 {
+        return (kern.pointwise_packed)(x, w, b, clamp, 0..panels, c);
+    }
+    let mut parts = Vec::with_capacity(tasks);
+    if m >= COL_SPLIT_M || panels < 2 {
+        let rows = m.div_ceil(tasks).div_ceil(ROW_QUANTUM) * ROW_QUANTUM;
+        let mut rest = c;
+        let mut r0 = 0;
+        while r0 < m {
+            let r1 = (r0 + rows).min(m);
+            let (head, tail) = rest.split_rows(r1 - r0);
+            parts.push((&x[r0 * k..r1 * k], 0..panels, head));
+            rest = tail;
+            r0 = r1;
+        }
+    } else {
+        let per = panels.div_ceil(tasks);
+        let mut rest = c;
+        let mut p0 = 0;
+        while p0 < panels {
+            let p1 = (p0 + per).min(panels);
+            let (head, tail) = rest.split_cols(w.cols(p0..p1).len());
+            parts.push((x, p0..p1, head));
+            rest = tail;
+            p0 = p1;
+        }
+    }
+    parts
+        .into_par_iter()
+        .for_each(|(x, panels, c)| (kern.pointwise_packed)(x, w, b, clamp, panels, c));
+}
+
+/// Row bands of [`pointwise_packed`] are multiples of this (the AVX-512 tile height).
+const ROW_QUANTUM: usize = 14;
 
 /// Global average pool over a batch: x: (N, HW, C), y: (N, C).
 pub fn global_avg_pool(k: &Kernels, n: usize, c: usize, x: &[f32], y: &mut [f32]) {

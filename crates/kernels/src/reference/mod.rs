@@ -9,4 +9,5 @@ pub mod conv3x3;
 pub mod dwconv3x3;
 pub mod elementwise;
 pub mod matmul;
+pub mod pointwise;
 pub mod pool;

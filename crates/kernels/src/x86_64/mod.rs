@@ -10,6 +10,7 @@ mod avx512;
 mod conv3x3;
 mod dwconv3x3;
 mod elementwise;
+mod sgemm_packed;
 mod simd;
 
 use crate::dispatch::{Isa, Kernels};
@@ -32,12 +33,15 @@ pub(crate) fn register(k: &mut Kernels, isa: Isa) {
         Isa::Avx2 => {
             if has_avx2_fma() {
                 avx2::install(k);
+                sgemm_packed::avx2::install(k);
             }
         }
         Isa::Avx512 => {
             if has_avx512() {
                 avx2::install(k);
+                sgemm_packed::avx2::install(k);
                 avx512::install(k);
+                sgemm_packed::avx512::install(k);
             }
         }
     }
