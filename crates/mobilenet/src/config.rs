@@ -103,6 +103,13 @@ pub enum Activation {
 }
 
 impl Activation {
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Relu => "relu",
+            Activation::Relu6 => "relu6",
+        }
+    }
+
     pub fn clamp(self) -> mobilenet_kernels::Clamp {
         match self {
             Activation::Relu => mobilenet_kernels::Clamp::RELU,
@@ -124,6 +131,13 @@ pub enum PaddingMode {
 }
 
 impl PaddingMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            PaddingMode::Symmetric => "symmetric",
+            PaddingMode::TfSame => "tf-same",
+        }
+    }
+
     pub fn padding(self, in_h: usize, in_w: usize, stride: usize) -> Padding4 {
         match self {
             PaddingMode::Symmetric => Padding4::symmetric(1),

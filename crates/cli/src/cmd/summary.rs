@@ -18,14 +18,14 @@ pub fn run(a: SummaryArgs) -> Result<ExitCode> {
     let c = &s.config;
     let mut out = String::new();
     out += &format!(
-        "MobileNet v1 ({}), alpha {}, {}x{} input, {} classes, {:?}, {:?} padding\n\n",
+        "MobileNet v1 ({}), alpha {}, {}x{} input, {} classes, {}, {} padding\n\n",
         c.variant.name(),
         c.width,
         c.resolution,
         c.resolution,
         c.classes,
-        c.activation,
-        c.padding
+        c.activation.name(),
+        c.padding.name()
     );
     out += &format!(
         "{:<14} {:<10} {:>16} {:>16} {:>6} {:>11} {:>14}\n",
