@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use mobilenet_kernels::{ConvArgs, DwArgs, Kernels};
+use mobilenet_kernels::{pack_weights, ConvArgs, DwArgs, Kernels};
 
 use crate::config::{LayerKind, LayerSpec, MobileNetConfig};
 use crate::error::{Error, Result};
@@ -112,6 +112,7 @@ impl MobileNet {
                     body.push(Body::Pointwise(Pointwise {
                         cin,
                         cout,
+                        packed: pack_weights(cin, cout, &weight),
                         weight,
                         bias,
                         clamp,
@@ -123,6 +124,7 @@ impl MobileNet {
                     fc = Some(Linear {
                         cin,
                         cout,
+                        packed: pack_weights(cin, cout, &weight),
                         weight,
                         bias,
                     });

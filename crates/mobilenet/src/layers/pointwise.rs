@@ -1,7 +1,7 @@
 //! Pointwise 1×1 convolution + folded BatchNorm + activation (the second half of a
 //! depthwise-separable block). In NHWC it is one GEMM `(N·H·W, Cin) · (Cin, Cout)`.
 
-use mobilenet_kernels::{parallel, Clamp, Kernels};
+use mobilenet_kernels::{parallel, Clamp, Kernels, PackedWeights};
 
 #[derive(Debug, Clone)]
 pub struct Pointwise {
@@ -9,6 +9,9 @@ pub struct Pointwise {
     pub cout: usize,
     /// (Cin, Cout), BatchNorm folded in.
     pub weight: Vec<f32>,
+    /// `weight` packed once into column panels for the GEMM microkernels (the layout every
+    /// kernel table reads); built with `pack_weights(cin, cout, &weight)`.
+    pub packed: PackedWeights,
     /// (Cout).
     pub bias: Vec<f32>,
     pub clamp: Clamp,
@@ -17,16 +20,6 @@ pub struct Pointwise {
 impl Pointwise {
     /// x: (M, Cin) → y: (M, Cout), where M = N·H·W.
     pub fn forward(&self, k: &Kernels, m: usize, x: &[f32], y: &mut [f32]) {
-        parallel::pointwise(
-            k,
-            m,
-            self.cout,
-            self.cin,
-            x,
-            &self.weight,
-            &self.bias,
-            self.clamp,
-            y,
-        );
+        parallel::pointwise_packed(k, m, x, &self.packed, &self.bias, self.clamp, y);
     }
 }
