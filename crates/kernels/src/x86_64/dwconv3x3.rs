@@ -72,14 +72,18 @@ pub(super) unsafe fn forward<S: Simd>(
         // Tile sizes: accumulators R·T plus nine weights and one input must fit the register
         // file (32 zmm on AVX-512, 16 ymm on AVX2).
         match (S::LANES >= 16, g.stride) {
-            (true, 1) => bands::<S, 2, 4, 4, 6, 1>(&p, rows, vc),
-            (true, 2) => bands::<S, 2, 4, 5, 9, 2>(&p, rows, vc),
-            (false, 1) => bands::<S, 1, 4, 3, 6, 1>(&p, rows, vc),
-            (false, 2) => bands::<S, 1, 3, 3, 7, 2>(&p, rows, vc),
-            _ => bands::<S, 1, 1, 3, 3, 1>(&p, rows, vc),
+            (true, 1) => bands::<S, 2, 4, 1>(&p, rows, vc),
+            (true, 2) => bands::<S, 2, 4, 2>(&p, rows, vc),
+            (false, 1) => bands::<S, 1, 4, 1>(&p, rows, vc),
+            (false, 2) => bands::<S, 1, 3, 2>(&p, rows, vc),
+            _ => bands::<S, 1, 1, 1>(&p, rows, vc),
         }
     }
 }
+
+/// Bounds on the input rows ((R−1)·s+3) and columns ((T−1)·s+3) under one tile.
+const MAXR: usize = 10;
+const MAXC: usize = 12;
 
 /// The call's pointers and geometry. `r0`: first output row of `y`.
 struct Plan {
@@ -97,33 +101,24 @@ struct Plan {
     r0: usize,
 }
 
-/// Output rows `rows` in bands of R rows (remainder: R = 1). `NR`/`NC`: input rows/columns
-/// under one R × T tile at stride `ST`; `ST` is the stride within a tile (tiles of one output
-/// pixel work for any stride).
+/// Output rows `rows` in bands of R rows (remainder: R = 1). `ST` is the stride within a
+/// tile (tiles of one output pixel work for any stride).
 #[inline(always)]
-unsafe fn bands<
-    S: Simd,
-    const R: usize,
-    const T: usize,
-    const NR: usize,
-    const NC: usize,
-    const ST: usize,
->(
+unsafe fn bands<S: Simd, const R: usize, const T: usize, const ST: usize>(
     p: &Plan,
     rows: Range<usize>,
     vc: VClamp<S>,
 ) {
-    debug_assert!(NR == (R - 1) * ST + 3 && NC == (T - 1) * ST + 3);
     debug_assert!((R == 1 && T == 1) || ST == p.s);
     let mut oy = rows.start;
     // SAFETY: forwarded contract of `band`.
     unsafe {
         while oy + R <= rows.end {
-            band::<S, R, T, NR, NC, ST>(p, oy, vc);
+            band::<S, R, T, ST>(p, oy, vc);
             oy += R;
         }
         while oy < rows.end {
-            band::<S, 1, T, 3, NC, ST>(p, oy, vc);
+            band::<S, 1, T, ST>(p, oy, vc);
             oy += 1;
         }
     }
@@ -131,23 +126,17 @@ unsafe fn bands<
 
 /// Output rows `[oy, oy + R)`, all columns: tiles of T columns, then T = 1 for the rest.
 #[inline(always)]
-unsafe fn band<
-    S: Simd,
-    const R: usize,
-    const T: usize,
-    const NR: usize,
-    const NC: usize,
-    const ST: usize,
->(
+unsafe fn band<S: Simd, const R: usize, const T: usize, const ST: usize>(
     p: &Plan,
     oy: usize,
     vc: VClamp<S>,
 ) {
     let c = p.c;
+    let nr = (R - 1) * ST + 3;
     let iy0 = (oy * p.s) as isize - p.pt as isize;
-    let mut xr = [p.x; NR];
-    let mut vr = [false; NR];
-    for ir in 0..NR {
+    let mut xr = [p.x; MAXR];
+    let mut vr = [true; MAXR];
+    for ir in 0..nr {
         let iy = iy0 + ir as isize;
         vr[ir] = iy >= 0 && (iy as usize) < p.h;
         // Pointer to column 0 of input row iy; dereferenced only where `vr`.
@@ -159,26 +148,54 @@ unsafe fn band<
         // SAFETY: output rows [oy, oy + R) are inside `rows`, so inside y.
         yr[r] = unsafe { p.y.add((oy - p.r0 + r) * p.ow * c) };
     }
+    let nc = (T - 1) * ST + 3;
     let mut ox = 0;
     // SAFETY: forwarded contract of `tile`: the flags mark exactly the in-image rows/columns.
     unsafe {
         while ox + T <= p.ow {
             let ix0 = (ox * p.s) as isize - p.pl as isize;
-            if rows_ok && ix0 >= 0 && ix0 as usize + NC <= p.wd {
-                tile::<S, R, T, NR, NC, ST, false>(p, &xr, &vr, ix0, &yr, ox, vc);
+            if rows_ok && ix0 >= 0 && ix0 as usize + nc <= p.wd {
+                tile::<S, R, T, ST, false>(p, &xr, &vr, ix0, &yr, ox, vc);
             } else {
-                tile::<S, R, T, NR, NC, ST, true>(p, &xr, &vr, ix0, &yr, ox, vc);
+                tile::<S, R, T, ST, true>(p, &xr, &vr, ix0, &yr, ox, vc);
             }
             ox += T;
         }
-        while ox < p.ow {
-            let ix0 = (ox * p.s) as isize - p.pl as isize;
-            if rows_ok && ix0 >= 0 && ix0 as usize + 3 <= p.wd {
-                tile::<S, R, 1, NR, 3, ST, false>(p, &xr, &vr, ix0, &yr, ox, vc);
-            } else {
-                tile::<S, R, 1, NR, 3, ST, true>(p, &xr, &vr, ix0, &yr, ox, vc);
+        // One narrower tile for the remaining columns.
+        match p.ow - ox {
+            0 => {}
+            1 => rem_tile::<S, R, 1, ST>(p, &xr, &vr, rows_ok, &yr, ox, vc),
+            2 => rem_tile::<S, R, 2, ST>(p, &xr, &vr, rows_ok, &yr, ox, vc),
+            3 => rem_tile::<S, R, 3, ST>(p, &xr, &vr, rows_ok, &yr, ox, vc),
+            _ => {
+                while ox < p.ow {
+                    rem_tile::<S, R, 1, ST>(p, &xr, &vr, rows_ok, &yr, ox, vc);
+                    ox += 1;
+                }
             }
-            ox += 1;
+        }
+    }
+}
+
+/// A tile of T columns at `ox` (the row's last columns), checked or not as its window needs.
+#[inline(always)]
+unsafe fn rem_tile<S: Simd, const R: usize, const T: usize, const ST: usize>(
+    p: &Plan,
+    xr: &[*const f32; MAXR],
+    vr: &[bool; MAXR],
+    rows_ok: bool,
+    yr: &[*mut f32; R],
+    ox: usize,
+    vc: VClamp<S>,
+) {
+    let nc = (T - 1) * ST + 3;
+    let ix0 = (ox * p.s) as isize - p.pl as isize;
+    // SAFETY: forwarded contract of `tile`.
+    unsafe {
+        if rows_ok && ix0 >= 0 && ix0 as usize + nc <= p.wd {
+            tile::<S, R, T, ST, false>(p, xr, vr, ix0, yr, ox, vc);
+        } else {
+            tile::<S, R, T, ST, true>(p, xr, vr, ix0, yr, ox, vc);
         }
     }
 }
@@ -187,31 +204,24 @@ unsafe fn band<
 /// `CHECK`: skip input rows with `!vr[ir]` and columns outside `[0, W)`; otherwise all are
 /// inside the image.
 #[inline(always)]
-unsafe fn tile<
-    S: Simd,
-    const R: usize,
-    const T: usize,
-    const NR: usize,
-    const NC: usize,
-    const ST: usize,
-    const CHECK: bool,
->(
+unsafe fn tile<S: Simd, const R: usize, const T: usize, const ST: usize, const CHECK: bool>(
     p: &Plan,
-    xr: &[*const f32; NR],
-    vr: &[bool; NR],
+    xr: &[*const f32; MAXR],
+    vr: &[bool; MAXR],
     ix0: isize,
     yr: &[*mut f32; R],
     ox: usize,
     vc: VClamp<S>,
 ) {
     let c = p.c;
-    let mut vcol = [true; NC];
-    let mut xo = [p.x; NR];
-    for ir in 0..NR {
+    let (nr, nc) = ((R - 1) * ST + 3, (T - 1) * ST + 3);
+    let mut vcol = [true; MAXC];
+    let mut xo = [p.x; MAXR];
+    for ir in 0..nr {
         xo[ir] = xr[ir].wrapping_offset(ix0 * c as isize);
     }
     if CHECK {
-        for ic in 0..NC {
+        for ic in 0..nc {
             let ix = ix0 + ic as isize;
             vcol[ic] = ix >= 0 && (ix as usize) < p.wd;
         }
@@ -234,20 +244,20 @@ unsafe fn tile<
     unsafe {
         let mut c0 = 0;
         while c0 + S::LANES <= c {
-            step::<S, R, T, NR, NC, ST, CHECK, false>(&t, c0, S::mask(S::LANES), vc);
+            step::<S, R, T, ST, CHECK, false>(&t, c0, S::mask(S::LANES), vc);
             c0 += S::LANES;
         }
         if c0 < c {
-            step::<S, R, T, NR, NC, ST, CHECK, true>(&t, c0, S::mask(c - c0), vc);
+            step::<S, R, T, ST, CHECK, true>(&t, c0, S::mask(c - c0), vc);
         }
     }
 }
 
 /// A tile's pointers: input rows at the tile's first column, row/column flags, outputs.
-struct Taps<'a, const R: usize, const NR: usize, const NC: usize> {
-    xo: &'a [*const f32; NR],
-    vr: &'a [bool; NR],
-    vcol: &'a [bool; NC],
+struct Taps<'a, const R: usize> {
+    xo: &'a [*const f32; MAXR],
+    vr: &'a [bool; MAXR],
+    vcol: &'a [bool; MAXC],
     w: *const f32,
     b: *const f32,
     yo: &'a [*mut f32; R],
@@ -260,18 +270,17 @@ unsafe fn step<
     S: Simd,
     const R: usize,
     const T: usize,
-    const NR: usize,
-    const NC: usize,
     const ST: usize,
     const CHECK: bool,
     const TAIL: bool,
 >(
-    t: &Taps<'_, R, NR, NC>,
+    t: &Taps<'_, R>,
     c0: usize,
     m: S::M,
     vc: VClamp<S>,
 ) {
     let c = t.c;
+    let (nr, nc) = ((R - 1) * ST + 3, (T - 1) * ST + 3);
     // SAFETY: see `forward`; loads happen only for in-image rows/columns (all of them when
     // !CHECK), channel offsets stay below C (masked tail), outputs are inside y.
     unsafe {
@@ -281,11 +290,11 @@ unsafe fn step<
             wk[k] = ld::<S, TAIL>(t.w.add(k * c + c0), m);
         }
         let mut acc = [[bias; T]; R];
-        for ir in 0..NR {
+        for ir in 0..nr {
             if CHECK && !t.vr[ir] {
                 continue;
             }
-            for ic in 0..NC {
+            for ic in 0..nc {
                 if CHECK && !t.vcol[ic] {
                     continue;
                 }
