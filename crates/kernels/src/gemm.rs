@@ -4,8 +4,6 @@
 //! The crate computes `dst := alpha·dst + beta·lhs·rhs` (alpha/beta reversed from BLAS) with
 //! `(m, n, k)` sizes and `(col_stride, row_stride)` pairs. Everything here is row-major.
 
-use crate::geometry::Clamp;
-
 use std::marker::PhantomData;
 
 /// A read-only view of a matrix with unit column stride: element (i, j) is at
@@ -214,21 +212,4 @@ pub fn sgemm_view(a: MatRef<'_>, b: MatRef<'_>, mut c: MatMut<'_>, accumulate: b
             gemm::Parallelism::None,
         );
     }
-}
-
-/// Pointwise (1×1) convolution or fully connected layer on M rows, single-threaded:
-/// x: (M, K), w: (K, N), b: (N), y: (M, N). `y = clamp(x · w + b)`.
-pub fn pointwise(
-    m: usize,
-    n: usize,
-    k: usize,
-    x: &[f32],
-    w: &[f32],
-    b: &[f32],
-    clamp: Clamp,
-    y: &mut [f32],
-    bias_clamp: crate::dispatch::BiasClampFn,
-) {
-    sgemm(m, n, k, x, w, y, false);
-    bias_clamp(y, b, clamp);
 }

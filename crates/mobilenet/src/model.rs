@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use mobilenet_kernels::{pack_weights, ConvArgs, DwArgs, Kernels};
+use mobilenet_kernels::{ConvArgs, DwArgs, Kernels};
 
 use crate::config::{LayerKind, LayerSpec, MobileNetConfig};
 use crate::error::{Error, Result};
@@ -109,25 +109,14 @@ impl MobileNet {
                 }
                 LayerKind::Pointwise => {
                     let (weight, bias) = folded(w, &config, spec)?;
-                    body.push(Body::Pointwise(Pointwise {
-                        cin,
-                        cout,
-                        packed: pack_weights(cin, cout, &weight),
-                        weight,
-                        bias,
-                        clamp,
-                    }));
+                    body.push(Body::Pointwise(Pointwise::new(
+                        cin, cout, &weight, bias, clamp,
+                    )));
                 }
                 LayerKind::Fc => {
-                    let weight = param(w, &format!("{}.weight", spec.name))?.to_vec();
+                    let weight = param(w, &format!("{}.weight", spec.name))?;
                     let bias = param(w, &format!("{}.bias", spec.name))?.to_vec();
-                    fc = Some(Linear {
-                        cin,
-                        cout,
-                        packed: pack_weights(cin, cout, &weight),
-                        weight,
-                        bias,
-                    });
+                    fc = Some(Linear::new(cin, cout, weight, bias));
                 }
                 LayerKind::AvgPool | LayerKind::Softmax => {}
             }
@@ -234,11 +223,11 @@ impl MobileNet {
             cur_len = out_len;
             mark(&spec.name, &mut t);
         }
-        let c = self.fc.cin;
+        let c = self.fc.cin();
         let mut pooled = vec![0.0f32; n * c];
         pool::global_avg_pool_forward(k, n, c, &a[..cur_len], &mut pooled);
         mark("pool", &mut t);
-        let mut logits = vec![0.0f32; n * self.fc.cout];
+        let mut logits = vec![0.0f32; n * self.fc.cout()];
         self.fc.forward(k, n, &pooled, &mut logits);
         mark("fc", &mut t);
         self.scratch.put((a, b));
