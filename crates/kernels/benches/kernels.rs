@@ -8,36 +8,10 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use mobilenet_kernels::testing::mobilenet_v1::{distinct, DEPTHWISE, FC, POINTWISE};
 use mobilenet_kernels::{
     gemm, reference, Clamp, Conv2dGeometry, ConvArgs, DwArgs, Isa, Kernels, Padding4,
 };
-
-/// (input size, channels, stride) of the distinct depthwise rows.
-const DW: [(usize, usize, usize); 9] = [
-    (112, 32, 1),
-    (112, 64, 2),
-    (56, 128, 1),
-    (56, 128, 2),
-    (28, 256, 1),
-    (28, 256, 2),
-    (14, 512, 1),
-    (14, 512, 2),
-    (7, 1024, 1),
-];
-
-/// (M, K, N) of the distinct pointwise GEMMs and the classifier.
-const PW: [(usize, usize, usize); 10] = [
-    (12544, 32, 64),
-    (3136, 64, 128),
-    (3136, 128, 128),
-    (784, 128, 256),
-    (784, 256, 256),
-    (196, 256, 512),
-    (196, 512, 512),
-    (49, 512, 1024),
-    (49, 1024, 1024),
-    (1, 1024, 1001),
-];
 
 fn tables() -> Vec<Kernels> {
     Isa::available()
@@ -55,7 +29,7 @@ fn short(c: &mut Criterion) -> criterion::BenchmarkGroup<'_, criterion::measurem
 }
 
 fn dwconv3x3(c: &mut Criterion) {
-    for &(h, ch, s) in &DW {
+    for (h, ch, s) in distinct(&DEPTHWISE) {
         let args = DwArgs {
             geom: Conv2dGeometry {
                 in_h: h,
@@ -116,7 +90,7 @@ fn conv3x3_stem(c: &mut Criterion) {
 }
 
 fn pointwise(c: &mut Criterion) {
-    for &(m, k, n) in &PW {
+    for (m, k, n) in distinct(&POINTWISE).into_iter().chain([FC]) {
         let (x, w, b) = (vec![0.5f32; m * k], vec![0.01f32; k * n], vec![0f32; n]);
         let mut y = vec![0f32; m * n];
         let mut g = short(c);

@@ -5,44 +5,8 @@
 //! `cargo run --release -p mobilenet-kernels --example dwconv_timing [-- reps [threads...]]`
 //! `MOBILENET_ISA=avx2` times another table.
 
-use std::time::Instant;
-
+use mobilenet_kernels::testing::{mobilenet_v1::DEPTHWISE, time_ms};
 use mobilenet_kernels::{parallel, Clamp, Conv2dGeometry, DwArgs, Kernels, Padding4};
-
-/// (input size, channels, stride) of the 13 depthwise layers (Table 1).
-const DW: [(usize, usize, usize); 13] = [
-    (112, 32, 1),
-    (112, 64, 2),
-    (56, 128, 1),
-    (56, 128, 2),
-    (28, 256, 1),
-    (28, 256, 2),
-    (14, 512, 1),
-    (14, 512, 1),
-    (14, 512, 1),
-    (14, 512, 1),
-    (14, 512, 1),
-    (14, 512, 2),
-    (7, 1024, 1),
-];
-
-fn stats(mut v: Vec<f64>) -> (f64, f64) {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    (v[0], v[v.len() / 2])
-}
-
-fn time(reps: usize, mut f: impl FnMut()) -> (f64, f64) {
-    f();
-    stats(
-        (0..reps)
-            .map(|_| {
-                let t = Instant::now();
-                f();
-                t.elapsed().as_secs_f64() * 1e3
-            })
-            .collect(),
-    )
-}
 
 fn main() {
     let mut argv = std::env::args().skip(1);
@@ -55,7 +19,7 @@ fn main() {
     };
     let k = Kernels::best();
     println!("isa = {}, reps = {reps}", k.isa);
-    let mut layers: Vec<_> = DW
+    let mut layers: Vec<_> = DEPTHWISE
         .iter()
         .enumerate()
         .map(|(i, &(h, c, s))| {
@@ -83,7 +47,7 @@ fn main() {
             .build()
             .unwrap();
         pool.install(|| {
-            let (mn, md) = time(reps, || {
+            let (mn, md) = time_ms(reps, || {
                 for (args, x, w, b, y) in layers.iter_mut() {
                     parallel::dwconv3x3(&k, args, 1, x, w, b, Clamp::RELU6, y);
                 }
@@ -91,7 +55,7 @@ fn main() {
             println!("threads={nt} dwconv3x3 x13 back to back: min {mn:.3} ms, median {md:.3} ms");
             let (mut smn, mut smd) = (0.0, 0.0);
             for (args, x, w, b, y) in layers.iter_mut() {
-                let (mn, md) = time(reps, || {
+                let (mn, md) = time_ms(reps, || {
                     parallel::dwconv3x3(&k, args, 1, x, w, b, Clamp::RELU6, y)
                 });
                 smn += mn;

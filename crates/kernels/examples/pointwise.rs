@@ -10,24 +10,8 @@
 
 use std::time::Instant;
 
+use mobilenet_kernels::testing::{min_median, mobilenet_v1::POINTWISE};
 use mobilenet_kernels::{pack_weights, parallel, Clamp, Kernels, PackedWeights};
-
-/// (M, K, N) of the 13 pointwise GEMMs.
-const PW: [(usize, usize, usize); 13] = [
-    (12544, 32, 64),
-    (3136, 64, 128),
-    (3136, 128, 128),
-    (784, 128, 256),
-    (784, 256, 256),
-    (196, 256, 512),
-    (196, 512, 512),
-    (196, 512, 512),
-    (196, 512, 512),
-    (196, 512, 512),
-    (196, 512, 512),
-    (49, 512, 1024),
-    (49, 1024, 1024),
-];
 
 /// The classifier, timed on its own.
 const FC: (usize, usize, usize) = (1, 1024, 1001);
@@ -73,11 +57,6 @@ impl Layer {
     }
 }
 
-fn stats(mut v: Vec<f64>) -> (f64, f64) {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    (v[0], v[v.len() / 2])
-}
-
 /// Appends `reps` timings (ms) of `f` to `out`, after one untimed call.
 fn time(reps: usize, out: &mut Vec<f64>, mut f: impl FnMut()) {
     f();
@@ -95,7 +74,7 @@ fn main() {
     let kern = Kernels::best();
     let per_layer = std::env::var_os("TIMING_PER_LAYER").is_some();
     println!("isa = {}, reps = {reps} × {rounds} rounds", kern.isa);
-    let mut layers: Vec<Layer> = PW.iter().map(|&s| Layer::new(s)).collect();
+    let mut layers: Vec<Layer> = POINTWISE.iter().map(|&s| Layer::new(s)).collect();
     // `PW_SHAPE=m,k,n` times that one shape instead of the classifier.
     let fc_shape = std::env::var("PW_SHAPE").map_or(FC, |s| {
         let v: Vec<usize> = s.split(',').map(|t| t.trim().parse().unwrap()).collect();
@@ -121,7 +100,7 @@ fn main() {
             }
             let total: f64 = layers.iter().map(Layer::flops).sum();
             for (name, t) in [("gemm  ", tg), ("packed", tp)] {
-                let (mn, md) = stats(t);
+                let (mn, md) = min_median(t);
                 println!(
                     "threads={threads} pointwise x13 {name}: min {mn:.3} ms, median {md:.3} ms \
                      ({:.0} GFLOP/s at min)",
@@ -149,7 +128,7 @@ fn main() {
                     time(reps, &mut tg, || l.gemm(&kern, clamp));
                     time(reps, &mut tp, || l.packed(&kern, clamp));
                 }
-                let ((gm, gd), (pm, pd)) = (stats(tg), stats(tp));
+                let ((gm, gd), (pm, pd)) = (min_median(tg), min_median(tp));
                 println!(
                     "  m={},k={},n={}: gemm min {gm:.4} / median {gd:.4} ms ({:.0} GFLOP/s), \
                      packed min {pm:.4} / median {pd:.4} ms ({:.0} GFLOP/s)",

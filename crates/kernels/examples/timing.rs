@@ -5,61 +5,9 @@
 //! `cargo run --release -p mobilenet-kernels --example timing [-- reps]`
 //! `MOBILENET_ISA=avx2` times another table.
 
-use std::time::Instant;
-
+use mobilenet_kernels::testing::mobilenet_v1::{DEPTHWISE, POINTWISE};
+use mobilenet_kernels::testing::time_ms;
 use mobilenet_kernels::{parallel, Clamp, Conv2dGeometry, ConvArgs, DwArgs, Kernels, Padding4};
-
-/// (input size, channels, stride) of the 13 depthwise layers (Table 1).
-const DW: [(usize, usize, usize); 13] = [
-    (112, 32, 1),
-    (112, 64, 2),
-    (56, 128, 1),
-    (56, 128, 2),
-    (28, 256, 1),
-    (28, 256, 2),
-    (14, 512, 1),
-    (14, 512, 1),
-    (14, 512, 1),
-    (14, 512, 1),
-    (14, 512, 1),
-    (14, 512, 2),
-    (7, 1024, 1),
-];
-
-/// (M, K, N) of the 13 pointwise GEMMs (and the FC layer, timed separately).
-const PW: [(usize, usize, usize); 13] = [
-    (12544, 32, 64),
-    (3136, 64, 128),
-    (3136, 128, 128),
-    (784, 128, 256),
-    (784, 256, 256),
-    (196, 256, 512),
-    (196, 512, 512),
-    (196, 512, 512),
-    (196, 512, 512),
-    (196, 512, 512),
-    (196, 512, 512),
-    (49, 512, 1024),
-    (49, 1024, 1024),
-];
-
-fn stats(mut v: Vec<f64>) -> (f64, f64) {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    (v[0], v[v.len() / 2])
-}
-
-fn time(reps: usize, mut f: impl FnMut()) -> (f64, f64) {
-    f();
-    stats(
-        (0..reps)
-            .map(|_| {
-                let t = Instant::now();
-                f();
-                t.elapsed().as_secs_f64() * 1e3
-            })
-            .collect(),
-    )
-}
 
 fn main() {
     let reps: usize = std::env::args().nth(1).map_or(50, |s| s.parse().unwrap());
@@ -72,7 +20,7 @@ fn main() {
             .unwrap();
         pool.install(|| {
             // Depthwise: all 13 layers, buffers allocated once.
-            let layers: Vec<_> = DW
+            let layers: Vec<_> = DEPTHWISE
                 .iter()
                 .map(|&(h, c, s)| {
                     let args = DwArgs {
@@ -95,7 +43,7 @@ fn main() {
                 })
                 .collect();
             let mut layers = layers;
-            let (mn, md) = time(reps, || {
+            let (mn, md) = time_ms(reps, || {
                 for (args, x, w, b, y) in layers.iter_mut() {
                     parallel::dwconv3x3(&k, args, 1, x, w, b, Clamp::RELU6, y);
                 }
@@ -103,7 +51,7 @@ fn main() {
             println!("threads={threads} dwconv3x3 x13: min {mn:.3} ms, median {md:.3} ms");
             if std::env::var_os("TIMING_PER_LAYER").is_some() {
                 for (args, x, w, b, y) in layers.iter_mut() {
-                    let (mn, md) = time(reps, || {
+                    let (mn, md) = time_ms(reps, || {
                         parallel::dwconv3x3(&k, args, 1, x, w, b, Clamp::RELU6, y)
                     });
                     let g = args.geom;
@@ -130,12 +78,12 @@ fn main() {
                 vec![0f32; 32],
             );
             let mut y = vec![0f32; 112 * 112 * 32];
-            let (mn, md) = time(reps, || {
+            let (mn, md) = time_ms(reps, || {
                 parallel::conv3x3(&k, &args, 1, &x, &w, &b, Clamp::RELU6, &mut y)
             });
             println!("threads={threads} conv3x3 stem: min {mn:.3} ms, median {md:.3} ms");
 
-            let mut gemms: Vec<_> = PW
+            let mut gemms: Vec<_> = POINTWISE
                 .iter()
                 .map(|&(m, kk, n)| {
                     (
@@ -149,7 +97,7 @@ fn main() {
                     )
                 })
                 .collect();
-            let (mn, md) = time(reps, || {
+            let (mn, md) = time_ms(reps, || {
                 for (m, kk, n, x, w, b, y) in gemms.iter_mut() {
                     parallel::pointwise(&k, *m, *n, *kk, x, w, b, Clamp::RELU6, y);
                 }
@@ -157,7 +105,7 @@ fn main() {
             println!("threads={threads} pointwise x13: min {mn:.3} ms, median {md:.3} ms");
             if std::env::var_os("TIMING_PER_LAYER").is_some() {
                 for (m, kk, n, x, w, b, y) in gemms.iter_mut() {
-                    let (mn, md) = time(reps, || {
+                    let (mn, md) = time_ms(reps, || {
                         parallel::pointwise(&k, *m, *n, *kk, x, w, b, Clamp::RELU6, y)
                     });
                     println!("  pointwise m={m},k={kk},n={n}: min {mn:.3} ms, median {md:.3} ms");

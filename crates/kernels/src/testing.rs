@@ -141,3 +141,59 @@ impl Rng {
         (0..n).map(|_| self.uniform(lo, hi)).collect()
     }
 }
+
+/// The MobileNet v1 α = 1, 224×224, batch-1 layer shapes (paper Table 1) that benches and
+/// examples time. This crate knows no model, so they are written out here; the `mobilenet`
+/// crate's tests check them against its `config.layers()` expansion.
+pub mod mobilenet_v1 {
+    /// (input size, channels, stride) of the 13 depthwise layers.
+    #[rustfmt::skip]
+    pub const DEPTHWISE: [(usize, usize, usize); 13] = [
+        (112, 32, 1), (112, 64, 2), (56, 128, 1), (56, 128, 2), (28, 256, 1), (28, 256, 2),
+        (14, 512, 1), (14, 512, 1), (14, 512, 1), (14, 512, 1), (14, 512, 1), (14, 512, 2),
+        (7, 1024, 1),
+    ];
+
+    /// (M, K, N) of the 13 pointwise GEMMs.
+    #[rustfmt::skip]
+    pub const POINTWISE: [(usize, usize, usize); 13] = [
+        (12544, 32, 64), (3136, 64, 128), (3136, 128, 128), (784, 128, 256), (784, 256, 256),
+        (196, 256, 512), (196, 512, 512), (196, 512, 512), (196, 512, 512), (196, 512, 512),
+        (196, 512, 512), (49, 512, 1024), (49, 1024, 1024),
+    ];
+
+    /// (M, K, N) of the classifier (1001 classes, as in Google's models).
+    pub const FC: (usize, usize, usize) = (1, 1024, 1001);
+
+    /// `rows` without repeats, in first-seen order (the distinct shapes, for benches).
+    pub fn distinct<T: PartialEq + Copy>(rows: &[T]) -> Vec<T> {
+        let mut out = Vec::new();
+        for r in rows {
+            if !out.contains(r) {
+                out.push(*r);
+            }
+        }
+        out
+    }
+}
+
+/// (min, median) of a list of timings.
+pub fn min_median(mut v: Vec<f64>) -> (f64, f64) {
+    assert!(!v.is_empty(), "min_median: no timings");
+    v.sort_by(f64::total_cmp);
+    (v[0], v[v.len() / 2])
+}
+
+/// Runs `f` once to warm up, then `reps` times; (min, median) wall time in milliseconds.
+pub fn time_ms(reps: usize, mut f: impl FnMut()) -> (f64, f64) {
+    f();
+    min_median(
+        (0..reps.max(1))
+            .map(|_| {
+                let t = std::time::Instant::now();
+                f();
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .collect(),
+    )
+}

@@ -114,3 +114,23 @@ fn out_of_range_options_are_errors() {
         );
     }
 }
+
+#[test]
+fn the_kernel_benches_time_the_shapes_of_table_1() {
+    use mobilenet_kernels::testing::mobilenet_v1::{DEPTHWISE, FC, POINTWISE};
+    let layers = MobileNetConfig::v1(1.0, 224, 1001).layers();
+    let dw: Vec<(usize, usize, usize)> = layers
+        .iter()
+        .filter(|l| l.kind == LayerKind::Depthwise)
+        .map(|l| (l.input[0], l.input[2], l.stride))
+        .collect();
+    assert_eq!(dw, DEPTHWISE);
+    let pw: Vec<(usize, usize, usize)> = layers
+        .iter()
+        .filter(|l| l.kind == LayerKind::Pointwise)
+        .map(|l| (l.input[0] * l.input[1], l.input[2], l.output[2]))
+        .collect();
+    assert_eq!(pw, POINTWISE);
+    let fc = layers.iter().find(|l| l.kind == LayerKind::Fc).unwrap();
+    assert_eq!((1, fc.input[2], fc.output[2]), FC);
+}
