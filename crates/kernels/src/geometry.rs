@@ -5,6 +5,8 @@
 //! "SAME" pads `max(0, (out-1)·s + 3 - in)` in total with the odd pixel at the bottom/right, so
 //! at stride 2 on an even input it pads bottom/right only.
 
+use std::ops::Range;
+
 /// Zero padding on each side of the input, in pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Padding4 {
@@ -92,6 +94,51 @@ pub struct ConvArgs {
     pub geom: Conv2dGeometry,
     pub cin: usize,
     pub cout: usize,
+}
+
+impl DwArgs {
+    /// Asserts the slice lengths every `dwconv3x3` kernel relies on:
+    /// x: (H, W, C), w: (3, 3, C), b: (C), y: (rows.len(), OW, C).
+    pub fn check(&self, x: usize, w: usize, b: usize, rows: &Range<usize>, y: usize) {
+        check_slices(
+            "dwconv3x3",
+            &self.geom,
+            [self.c, 9 * self.c, self.c],
+            [x, w, b],
+            rows,
+            y,
+        );
+    }
+}
+
+impl ConvArgs {
+    /// Asserts the slice lengths every `conv3x3` kernel relies on:
+    /// x: (H, W, Cin), w: (3, 3, Cin, Cout), b: (Cout), y: (rows.len(), OW, Cout).
+    pub fn check(&self, x: usize, w: usize, b: usize, rows: &Range<usize>, y: usize) {
+        let want = [self.cin, 9 * self.cin * self.cout, self.cout];
+        check_slices("conv3x3", &self.geom, want, [x, w, b], rows, y);
+    }
+}
+
+/// `[cin, w, cout]`: input channels, weight length and output channels the kernel expects.
+fn check_slices(
+    op: &str,
+    g: &Conv2dGeometry,
+    [cin, w_len, cout]: [usize; 3],
+    [x, w, b]: [usize; 3],
+    rows: &Range<usize>,
+    y: usize,
+) {
+    g.validate();
+    let (oh, ow) = (g.out_h(), g.out_w());
+    assert_eq!(x, g.in_h * g.in_w * cin, "{op}: x len");
+    assert_eq!(w, w_len, "{op}: w len");
+    assert_eq!(b, cout, "{op}: b len");
+    assert!(
+        rows.start <= rows.end && rows.end <= oh,
+        "{op}: rows {rows:?} beyond {oh} output rows"
+    );
+    assert_eq!(y, rows.len() * ow * cout, "{op}: y len");
 }
 
 /// Output clamp fused into a kernel: `y = min(max(y, lo), hi)`.

@@ -18,16 +18,8 @@ pub fn forward(
 ) {
     let g = &args.geom;
     let (cin, cout) = (args.cin, args.cout);
-    let (oh, ow) = (g.out_h(), g.out_w());
-    g.validate();
-    assert_eq!(x.len(), g.in_h * g.in_w * cin, "conv3x3: x len");
-    assert_eq!(w.len(), 9 * cin * cout, "conv3x3: w len");
-    assert_eq!(b.len(), cout, "conv3x3: b len");
-    assert!(
-        rows.end <= oh,
-        "conv3x3: rows {rows:?} beyond {oh} output rows"
-    );
-    assert_eq!(y.len(), rows.len() * ow * cout, "conv3x3: y len");
+    let ow = g.out_w();
+    args.check(x.len(), w.len(), b.len(), &rows, y.len());
     for (r, oy) in rows.enumerate() {
         for ox in 0..ow {
             let out = &mut y[(r * ow + ox) * cout..][..cout];

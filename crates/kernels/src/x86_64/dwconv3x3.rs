@@ -39,16 +39,8 @@ pub(super) unsafe fn forward<S: Simd>(
 ) {
     let g = &args.geom;
     let c = args.c;
-    let (oh, ow) = (g.out_h(), g.out_w());
-    g.validate();
-    assert_eq!(x.len(), g.in_h * g.in_w * c, "dwconv3x3: x len");
-    assert_eq!(w.len(), 9 * c, "dwconv3x3: w len");
-    assert_eq!(b.len(), c, "dwconv3x3: b len");
-    assert!(
-        rows.start <= rows.end && rows.end <= oh,
-        "dwconv3x3: rows {rows:?} beyond {oh} output rows"
-    );
-    assert_eq!(y.len(), rows.len() * ow * c, "dwconv3x3: y len");
+    let ow = g.out_w();
+    args.check(x.len(), w.len(), b.len(), &rows, y.len());
     if c == 0 || rows.is_empty() {
         return;
     }
