@@ -297,3 +297,25 @@ fn bench_json_has_latency_and_per_layer_rows() {
     let o = mobilenet(&["bench", "--isa", "z80"]);
     assert_clean_error(&o, "z80");
 }
+
+#[test]
+fn predict_reads_webp_and_crops_the_centre() {
+    let webp = root().join("crates/mobilenet/tests/fixtures/photos/parrot_224.webp");
+    let o = mobilenet(&["predict", "--json", "--top", "1", webp.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("macaw"));
+    let jpg = root().join("assets/parrot.jpg");
+    let o = mobilenet(&[
+        "predict",
+        "--json",
+        "--center-crop",
+        "0.875",
+        jpg.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("macaw"));
+    assert_clean_error(
+        &mobilenet(&["predict", "--center-crop", "0", jpg.to_str().unwrap()]),
+        "--center-crop 0",
+    );
+}

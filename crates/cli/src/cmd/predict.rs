@@ -10,6 +10,11 @@ use crate::args::PredictArgs;
 use crate::output;
 
 pub fn run(a: PredictArgs) -> Result<ExitCode> {
+    if let Some(f) = a.center_crop {
+        if !(f > 0.0 && f <= 1.0) {
+            anyhow::bail!("--center-crop {f}: the fraction must be in (0, 1]");
+        }
+    }
     let kernels = super::select_isa(a.run.isa.as_deref())?;
     let (ckpt, source) = super::load_model(&a.run)?;
     let net = MobileNet::new(&ckpt, &source)?;
