@@ -124,6 +124,7 @@ fn all_1001_grey_logits_match_tensorflow() {
             .zip(&want)
             .map(|(g, w)| (g - w).abs())
             .fold(0.0f32, f32::max);
+        println!("{isa}: max |logit - TensorFlow| = {worst:e}");
         assert!(
             worst <= 1e-3,
             "{isa}: largest logit difference from TensorFlow {worst}"
