@@ -75,6 +75,40 @@ fn pointwise_packed_edge_shapes() {
     }
 }
 
+/// Pairs of panels run as one wide tile (AVX-512: 6 × 64), a last odd panel as a narrow one:
+/// panel counts 2..=5 with every column tail (inside either panel of a pair, exact pairs, odd
+/// panel), and rows around the wide tile's height (1..=13, 18, 19).
+#[test]
+fn pointwise_packed_panel_pairs() {
+    let ns = [33, 47, 63, 64, 65, 80, 95, 96, 97, 127, 128, 129, 150];
+    for kern in kernel_tables() {
+        for m in (1..=13).chain([18, 19]) {
+            for k in [1, 2, 7, 64] {
+                for n in ns {
+                    let (x, w, b) = fixture(m, k, n);
+                    let pw = pack_weights(k, n, &w);
+                    let want = want(m, k, n, &x, &w, &b, Clamp::RELU6);
+                    let mut y = vec![f32::NAN; m * n];
+                    (kern.pointwise_packed)(
+                        &x,
+                        &pw,
+                        &b,
+                        Clamp::RELU6,
+                        0..pw.panels(),
+                        MatMut::new(&mut y, m, n),
+                    );
+                    assert_close(
+                        &format!("pointwise_packed/{}/pairs,m={m},k={k},n={n}", kern.isa),
+                        &y,
+                        &want,
+                        Tol::forward(k),
+                    );
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn pointwise_packed_k_zero_is_bias() {
     for kern in kernel_tables() {
