@@ -7,9 +7,11 @@ use std::arch::x86_64::*;
 use std::ops::Range;
 
 use super::simd::Simd;
-use super::{conv3x3 as conv, dwconv3x3 as dw, elementwise as ew};
+use super::{conv3x3 as conv, dwconv3x3 as dw, elementwise as ew, sgemm_packed as gemm};
 use crate::dispatch::Kernels;
+use crate::gemm::MatMut;
 use crate::geometry::{Clamp, ConvArgs, DwArgs};
+use crate::packed::PackedWeights;
 
 /// Output pixels per conv3x3 tile: 6 × 2 ymm accumulators (+ 2 weights + 1 broadcast of 16).
 const CONV_TILE: usize = 6;
@@ -99,6 +101,7 @@ pub(super) fn install(k: &mut Kernels) {
     k.conv3x3 = conv3x3;
     k.bias_clamp = bias_clamp;
     k.global_avg_pool = global_avg_pool;
+    k.pointwise_packed = pointwise_packed;
 }
 
 fn dwconv3x3(
@@ -175,4 +178,29 @@ fn global_avg_pool(x: &[f32], c: usize, y: &mut [f32]) {
 unsafe fn global_avg_pool_avx2(x: &[f32], c: usize, y: &mut [f32]) {
     // SAFETY: this function is compiled with the features `Avx2` needs.
     unsafe { ew::global_avg_pool::<Avx2>(x, c, y) }
+}
+
+fn pointwise_packed(
+    x: &[f32],
+    w: &PackedWeights,
+    b: &[f32],
+    clamp: Clamp,
+    panels: Range<usize>,
+    y: MatMut<'_>,
+) {
+    // SAFETY: installed only by register() after detecting avx2 + fma.
+    unsafe { pointwise_packed_avx2(x, w, b, clamp, panels, y) }
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn pointwise_packed_avx2(
+    x: &[f32],
+    w: &PackedWeights,
+    b: &[f32],
+    clamp: Clamp,
+    panels: Range<usize>,
+    y: MatMut<'_>,
+) {
+    // SAFETY: compiled with the features `Avx2` needs; 6 ≤ 14 rows; 2·8 divides NR.
+    unsafe { gemm::forward::<Avx2, 6, 2, 6, 0>(x, w, b, clamp, panels, y) }
 }

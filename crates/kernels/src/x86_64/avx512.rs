@@ -7,9 +7,11 @@ use std::arch::x86_64::*;
 use std::ops::Range;
 
 use super::simd::Simd;
-use super::{conv3x3 as conv, dwconv3x3 as dw, elementwise as ew};
+use super::{conv3x3 as conv, dwconv3x3 as dw, elementwise as ew, sgemm_packed as gemm};
 use crate::dispatch::Kernels;
+use crate::gemm::MatMut;
 use crate::geometry::{Clamp, ConvArgs, DwArgs};
+use crate::packed::PackedWeights;
 
 /// Output pixels per conv3x3 tile: 8 × 2 zmm accumulators (+ 2 weights + 1 broadcast of 32).
 const CONV_TILE: usize = 8;
@@ -90,6 +92,7 @@ pub(super) fn install(k: &mut Kernels) {
     k.conv3x3 = conv3x3;
     k.bias_clamp = bias_clamp;
     k.global_avg_pool = global_avg_pool;
+    k.pointwise_packed = pointwise_packed;
 }
 
 fn dwconv3x3(
@@ -166,4 +169,29 @@ fn global_avg_pool(x: &[f32], c: usize, y: &mut [f32]) {
 unsafe fn global_avg_pool_avx512(x: &[f32], c: usize, y: &mut [f32]) {
     // SAFETY: this function is compiled with the features `Avx512` needs.
     unsafe { ew::global_avg_pool::<Avx512>(x, c, y) }
+}
+
+fn pointwise_packed(
+    x: &[f32],
+    w: &PackedWeights,
+    b: &[f32],
+    clamp: Clamp,
+    panels: Range<usize>,
+    y: MatMut<'_>,
+) {
+    // SAFETY: installed only by register() after detecting avx512f (+avx2, fma).
+    unsafe { pointwise_packed_avx512(x, w, b, clamp, panels, y) }
+}
+
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn pointwise_packed_avx512(
+    x: &[f32],
+    w: &PackedWeights,
+    b: &[f32],
+    clamp: Clamp,
+    panels: Range<usize>,
+    y: MatMut<'_>,
+) {
+    // SAFETY: compiled with the features `Avx512` needs; 14 ≤ 14 rows; 2·16 = NR.
+    unsafe { gemm::forward::<Avx512, 14, 2, 6, 4>(x, w, b, clamp, panels, y) }
 }

@@ -33,15 +33,12 @@ pub(crate) fn register(k: &mut Kernels, isa: Isa) {
         Isa::Avx2 => {
             if has_avx2_fma() {
                 avx2::install(k);
-                sgemm_packed::avx2::install(k);
             }
         }
         Isa::Avx512 => {
             if has_avx512() {
                 avx2::install(k);
-                sgemm_packed::avx2::install(k);
                 avx512::install(k);
-                sgemm_packed::avx512::install(k);
             }
         }
     }

@@ -153,7 +153,13 @@ unsafe fn tile_rows<S: Simd, const NV: usize>(
 /// Safety: runs with S's features; `MR, MR2 <= 14`; `NV·L` divides NR; NV2 = 0 or
 /// `NV2·L = 2·NR`.
 #[inline(always)]
-unsafe fn forward<S: Simd, const MR: usize, const NV: usize, const MR2: usize, const NV2: usize>(
+pub(super) unsafe fn forward<
+    S: Simd,
+    const MR: usize,
+    const NV: usize,
+    const MR2: usize,
+    const NV2: usize,
+>(
     x: &[f32],
     w: &PackedWeights,
     b: &[f32],
@@ -252,87 +258,5 @@ unsafe fn forward<S: Simd, const MR: usize, const NV: usize, const MR2: usize, c
             }
         }
         r0 = r1;
-    }
-}
-
-/// AVX-512F: 14 × 32 tiles.
-pub(super) mod avx512 {
-    use std::ops::Range;
-
-    use super::super::avx512::Avx512;
-    use crate::dispatch::Kernels;
-    use crate::gemm::MatMut;
-    use crate::geometry::Clamp;
-    use crate::packed::PackedWeights;
-
-    /// Installs the AVX-512 entry. Only called after `has_avx512()`.
-    pub(in crate::x86_64) fn install(k: &mut Kernels) {
-        k.pointwise_packed = pointwise_packed;
-    }
-
-    fn pointwise_packed(
-        x: &[f32],
-        w: &PackedWeights,
-        b: &[f32],
-        clamp: Clamp,
-        panels: Range<usize>,
-        y: MatMut<'_>,
-    ) {
-        // SAFETY: installed only by register() after detecting avx512f (+avx2, fma).
-        unsafe { pointwise_packed_avx512(x, w, b, clamp, panels, y) }
-    }
-
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    unsafe fn pointwise_packed_avx512(
-        x: &[f32],
-        w: &PackedWeights,
-        b: &[f32],
-        clamp: Clamp,
-        panels: Range<usize>,
-        y: MatMut<'_>,
-    ) {
-        // SAFETY: compiled with the features `Avx512` needs; 14 ≤ 14 rows; 2·16 = NR.
-        unsafe { super::forward::<Avx512, 14, 2, 6, 4>(x, w, b, clamp, panels, y) }
-    }
-}
-
-/// AVX2 + FMA: 6 × 16 tiles (two per panel).
-pub(super) mod avx2 {
-    use std::ops::Range;
-
-    use super::super::avx2::Avx2;
-    use crate::dispatch::Kernels;
-    use crate::gemm::MatMut;
-    use crate::geometry::Clamp;
-    use crate::packed::PackedWeights;
-
-    /// Installs the AVX2 entry. Only called after `has_avx2_fma()`.
-    pub(in crate::x86_64) fn install(k: &mut Kernels) {
-        k.pointwise_packed = pointwise_packed;
-    }
-
-    fn pointwise_packed(
-        x: &[f32],
-        w: &PackedWeights,
-        b: &[f32],
-        clamp: Clamp,
-        panels: Range<usize>,
-        y: MatMut<'_>,
-    ) {
-        // SAFETY: installed only by register() after detecting avx2 + fma.
-        unsafe { pointwise_packed_avx2(x, w, b, clamp, panels, y) }
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn pointwise_packed_avx2(
-        x: &[f32],
-        w: &PackedWeights,
-        b: &[f32],
-        clamp: Clamp,
-        panels: Range<usize>,
-        y: MatMut<'_>,
-    ) {
-        // SAFETY: compiled with the features `Avx2` needs; 6 ≤ 14 rows; 2·8 divides NR.
-        unsafe { super::forward::<Avx2, 6, 2, 6, 0>(x, w, b, clamp, panels, y) }
     }
 }
