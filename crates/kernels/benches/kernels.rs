@@ -8,10 +8,8 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use mobilenet_kernels::testing::mobilenet_v1::{distinct, DEPTHWISE, FC, POINTWISE};
-use mobilenet_kernels::{
-    gemm, reference, Clamp, Conv2dGeometry, ConvArgs, DwArgs, Isa, Kernels, Padding4,
-};
+use mobilenet_kernels::testing::mobilenet_v1::{distinct, stem, DEPTHWISE, FC, POINTWISE};
+use mobilenet_kernels::{gemm, reference, Clamp, Conv2dGeometry, DwArgs, Isa, Kernels, Padding4};
 
 fn tables() -> Vec<Kernels> {
     Isa::available()
@@ -62,16 +60,7 @@ fn dwconv3x3(c: &mut Criterion) {
 }
 
 fn conv3x3_stem(c: &mut Criterion) {
-    let args = ConvArgs {
-        geom: Conv2dGeometry {
-            in_h: 224,
-            in_w: 224,
-            stride: 2,
-            pad: Padding4::tf_same(224, 224, 2),
-        },
-        cin: 3,
-        cout: 32,
-    };
+    let args = stem();
     let (x, w, b) = (
         vec![0.5f32; 224 * 224 * 3],
         vec![0.1f32; 27 * 32],

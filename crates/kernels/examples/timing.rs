@@ -5,9 +5,9 @@
 //! `cargo run --release -p mobilenet-kernels --example timing [-- reps]`
 //! `MOBILENET_ISA=avx2` times another table.
 
-use mobilenet_kernels::testing::mobilenet_v1::{DEPTHWISE, POINTWISE};
+use mobilenet_kernels::testing::mobilenet_v1::{stem, DEPTHWISE, POINTWISE};
 use mobilenet_kernels::testing::time_ms;
-use mobilenet_kernels::{parallel, Clamp, Conv2dGeometry, ConvArgs, DwArgs, Kernels, Padding4};
+use mobilenet_kernels::{parallel, Clamp, Conv2dGeometry, DwArgs, Kernels, Padding4};
 
 fn main() {
     let reps: usize = std::env::args().nth(1).map_or(50, |s| s.parse().unwrap());
@@ -62,16 +62,7 @@ fn main() {
                 }
             }
 
-            let args = ConvArgs {
-                geom: Conv2dGeometry {
-                    in_h: 224,
-                    in_w: 224,
-                    stride: 2,
-                    pad: Padding4::tf_same(224, 224, 2),
-                },
-                cin: 3,
-                cout: 32,
-            };
+            let args = stem();
             let (x, w, b) = (
                 vec![0.5f32; 224 * 224 * 3],
                 vec![0.1f32; 27 * 32],

@@ -165,6 +165,20 @@ pub mod mobilenet_v1 {
     /// (M, K, N) of the classifier (1001 classes, as in Google's models).
     pub const FC: (usize, usize, usize) = (1, 1024, 1001);
 
+    /// The stem: a dense 3×3 convolution 224×224×3 → 112×112×32, stride 2, TF "SAME" padding.
+    pub fn stem() -> crate::ConvArgs {
+        crate::ConvArgs {
+            geom: crate::Conv2dGeometry {
+                in_h: 224,
+                in_w: 224,
+                stride: 2,
+                pad: crate::Padding4::tf_same(224, 224, 2),
+            },
+            cin: 3,
+            cout: 32,
+        }
+    }
+
     /// `rows` without repeats, in first-seen order (the distinct shapes, for benches).
     pub fn distinct<T: PartialEq + Copy>(rows: &[T]) -> Vec<T> {
         let mut out = Vec::new();
@@ -196,4 +210,37 @@ pub fn time_ms(reps: usize, mut f: impl FnMut()) -> (f64, f64) {
             })
             .collect(),
     )
+}
+
+/// Runs a kernel that reads `x, w, b` and writes `want.len()` outputs, and checks it against
+/// `want` (shape `nhwc` for the report). With `unaligned`, every slice starts one element past
+/// its allocation's start (XNNPACK's `input_offset`); otherwise a NaN guard after the output
+/// must survive, proving the kernel wrote nothing past its end.
+pub fn check_kernel(
+    what: &str,
+    unaligned: bool,
+    [x, w, b]: [&[f32]; 3],
+    want: &[f32],
+    tol: Tol,
+    nhwc: [usize; 4],
+    run: impl FnOnce(&[f32], &[f32], &[f32], &mut [f32]),
+) {
+    let n_out = want.len();
+    let (xs, ws, bs) = (offset_by_one(x), offset_by_one(w), offset_by_one(b));
+    let (xs, ws, bs): (&[f32], &[f32], &[f32]) = if unaligned {
+        (&xs[1..], &ws[1..], &bs[1..])
+    } else {
+        (x, w, b)
+    };
+    let mut y = vec![f32::NAN; n_out + 1];
+    let yo = if unaligned {
+        &mut y[1..]
+    } else {
+        &mut y[..n_out]
+    };
+    run(xs, ws, bs, yo);
+    assert_close_nhwc(what, yo, want, tol, nhwc);
+    if !unaligned {
+        assert!(y[n_out].is_nan(), "{what}: wrote past y");
+    }
 }

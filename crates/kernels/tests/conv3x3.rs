@@ -6,7 +6,7 @@
 use std::ops::Range;
 
 use mobilenet_kernels::reference;
-use mobilenet_kernels::testing::{assert_close_nhwc, kernel_tables, offset_by_one, Rng, Tol};
+use mobilenet_kernels::testing::{check_kernel, kernel_tables, Rng, Tol};
 use mobilenet_kernels::{Clamp, Conv2dGeometry, ConvArgs, Kernels, Padding4};
 use proptest::prelude::*;
 
@@ -68,30 +68,15 @@ impl Case {
         reference::conv3x3::forward(&args, &x, &w, &b, self.clamp, 0..oh, &mut want);
         let want = &want[rows.start * ow * co..rows.end * ow * co];
 
-        let n_out = rows.len() * ow * co;
-        let (xs, ws, bs) = (offset_by_one(&x), offset_by_one(&w), offset_by_one(&b));
-        let (xs, ws, bs): (&[f32], &[f32], &[f32]) = if self.unaligned {
-            (&xs[1..], &ws[1..], &bs[1..])
-        } else {
-            (&x, &w, &b)
-        };
-        let mut y = vec![f32::NAN; n_out + 1];
-        let yo = if self.unaligned {
-            &mut y[1..]
-        } else {
-            &mut y[..n_out]
-        };
-        (k.conv3x3)(&args, xs, ws, bs, self.clamp, rows.clone(), yo);
-        assert_close_nhwc(
+        check_kernel(
             &format!("conv3x3/{}/{self:?}", k.isa),
-            yo,
+            self.unaligned,
+            [&x, &w, &b],
             want,
             Tol::forward(9 * self.cin),
             [1, rows.len(), ow, co],
+            |x, w, b, y| (k.conv3x3)(&args, x, w, b, self.clamp, rows.clone(), y),
         );
-        if !self.unaligned {
-            assert!(y[n_out].is_nan(), "conv3x3/{}: wrote past y", k.isa);
-        }
     }
 }
 

@@ -57,20 +57,20 @@ pub fn decode_rgb(bytes: &[u8], path: &Path) -> Result<RgbImage> {
 
 /// Crops and resizes `img` to `p.size` × `p.size` RGB pixels (no normalization).
 pub fn resize(img: &RgbImage, p: &Preprocess) -> RgbImage {
-    let mut view = img.clone();
-    if let Some(f) = p.center_crop.filter(|&f| f < 1.0) {
+    let s = p.size as u32;
+    let crop = p.center_crop.filter(|&f| f < 1.0).map(|f| {
         let (w, h) = img.dimensions();
         let (cw, ch) = (
             ((w as f32 * f).round() as u32).max(1),
             ((h as f32 * f).round() as u32).max(1),
         );
-        view = image::imageops::crop_imm(img, (w - cw) / 2, (h - ch) / 2, cw, ch).to_image();
-    }
-    let s = p.size as u32;
+        image::imageops::crop_imm(img, (w - cw) / 2, (h - ch) / 2, cw, ch).to_image()
+    });
+    let view = crop.as_ref().unwrap_or(img);
     if view.dimensions() == (s, s) {
-        return view;
+        return view.clone();
     }
-    image::imageops::resize(&view, s, s, FilterType::Triangle)
+    image::imageops::resize(view, s, s, FilterType::Triangle)
 }
 
 /// `(x - mean) / std` per channel value, into a (1, S, S, 3) tensor.

@@ -120,14 +120,6 @@ impl Checkpoint {
         }
         Ok(())
     }
-
-    /// The label of class `index`, or its number if the checkpoint has no labels.
-    pub fn label(&self, index: usize) -> String {
-        self.labels
-            .get(index)
-            .cloned()
-            .unwrap_or_else(|| format!("class {index}"))
-    }
 }
 
 impl Weights {

@@ -28,8 +28,10 @@ static IMAGENET_LABELS: &str = include_str!("../../../assets/imagenet_labels.txt
 
 /// The 1001 labels of Google's ImageNet models, index 0 = "background".
 pub fn imagenet_labels() -> Vec<String> {
-    IMAGENET_LABELS
-        .lines()
-        .map(|l| l.trim_end().to_string())
-        .collect()
+    parse_labels(IMAGENET_LABELS)
+}
+
+/// A label file's text: one label per line, trailing white space dropped.
+pub fn parse_labels(text: &str) -> Vec<String> {
+    text.lines().map(|l| l.trim_end().to_string()).collect()
 }

@@ -31,12 +31,6 @@ impl Tensor {
         self.shape[0]
     }
 
-    /// The elements of image `n`: (H, W, C).
-    pub fn image(&self, n: usize) -> &[f32] {
-        let per: usize = self.shape[1..].iter().product();
-        &self.data[n * per..(n + 1) * per]
-    }
-
     /// Stacks equally shaped single images (each `(H, W, C)`) into one batch.
     pub fn stack(images: &[Tensor]) -> Tensor {
         assert!(!images.is_empty(), "Tensor::stack: no images");

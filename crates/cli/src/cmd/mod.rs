@@ -59,7 +59,7 @@ pub fn arch_config(a: &ArchArgs) -> Result<MobileNetConfig> {
 pub fn read_labels(path: &Path) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading labels from {}", path.display()))?;
-    Ok(text.lines().map(|l| l.trim_end().to_string()).collect())
+    Ok(mobilenet::pretrained::parse_labels(&text))
 }
 
 /// Attaches `--labels`, or ImageNet's labels to a 1001-class model that has none.
