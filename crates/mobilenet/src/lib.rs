@@ -19,6 +19,7 @@ pub mod layers;
 pub mod model;
 pub mod params;
 pub mod predict;
+pub mod rng;
 pub mod pretrained;
 pub mod summary;
 pub mod tensor;
