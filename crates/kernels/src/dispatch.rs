@@ -13,6 +13,7 @@ use crate::gemm::MatMut;
 use crate::geometry::{Clamp, ConvArgs, DwArgs};
 use crate::packed::PackedWeights;
 use crate::reference;
+use crate::reference::batch_norm::{BnBackward, BnStats};
 
 /// An instruction set with a kernel table of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -123,6 +124,38 @@ pub type GlobalAvgPoolFn = fn(x: &[f32], c: usize, y: &mut [f32]);
 pub type PointwisePackedFn =
     fn(x: &[f32], w: &PackedWeights, b: &[f32], clamp: Clamp, panels: Range<usize>, y: MatMut<'_>);
 
+/// Input gradient of the depthwise 3×3 convolution of one image, input rows `rows` only:
+/// dy: (OH, OW, C), w: (3, 3, C), dx: (rows.len(), W, C) overwritten.
+pub type DwBackwardInputFn =
+    fn(args: &DwArgs, dy: &[f32], w: &[f32], rows: Range<usize>, dx: &mut [f32]);
+
+/// Filter gradient of the depthwise 3×3 convolution of one image over output rows `rows`,
+/// accumulated: x: (H, W, C), dy: (OH, OW, C), dw: (3, 3, C).
+pub type DwBackwardFilterFn =
+    fn(args: &DwArgs, x: &[f32], dy: &[f32], rows: Range<usize>, dw: &mut [f32]);
+
+/// BatchNorm statistics: per-channel shifted sums over x: (M, C), accumulated in f64.
+pub type BnSumsFn = fn(x: &[f32], shift: &[f32], sum: &mut [f64], sumsq: &mut [f64]);
+
+/// `y = clamp(x·scale + shift)` per channel over x, y: (M, C) (BatchNorm forward epilogue).
+pub type ScaleShiftClampFn =
+    fn(x: &[f32], scale: &[f32], shift: &[f32], clamp: Clamp, y: &mut [f32]);
+
+/// BatchNorm + clamp backward, first pass: accumulates dβ and dγ over rows of (M, C).
+pub type BnActBackwardSumsFn = fn(
+    da: &[f32],
+    a: &[f32],
+    z: &[f32],
+    stats: BnStats<'_>,
+    clamp: Clamp,
+    dbeta: &mut [f64],
+    dgamma: &mut [f64],
+);
+
+/// BatchNorm + clamp backward, second pass: da → dz in place over (M, C).
+pub type BnActBackwardApplyFn =
+    fn(d: &mut [f32], a: &[f32], z: &[f32], stats: BnStats<'_>, coef: BnBackward<'_>, clamp: Clamp);
+
 /// The kernel table. Every entry is a safe function: ISA-specific entries are installed only
 /// after their CPU features were detected.
 #[derive(Clone, Copy)]
@@ -133,6 +166,12 @@ pub struct Kernels {
     pub bias_clamp: BiasClampFn,
     pub global_avg_pool: GlobalAvgPoolFn,
     pub pointwise_packed: PointwisePackedFn,
+    pub dwconv3x3_backward_input: DwBackwardInputFn,
+    pub dwconv3x3_backward_filter: DwBackwardFilterFn,
+    pub bn_sums: BnSumsFn,
+    pub scale_shift_clamp: ScaleShiftClampFn,
+    pub bn_act_backward_sums: BnActBackwardSumsFn,
+    pub bn_act_backward_apply: BnActBackwardApplyFn,
 }
 
 impl fmt::Debug for Kernels {
@@ -153,6 +192,12 @@ impl Kernels {
             bias_clamp: reference::elementwise::bias_clamp,
             global_avg_pool: reference::pool::global_avg_pool,
             pointwise_packed: reference::pointwise::pointwise_packed,
+            dwconv3x3_backward_input: reference::dwconv3x3::backward_input,
+            dwconv3x3_backward_filter: reference::dwconv3x3::backward_filter,
+            bn_sums: reference::batch_norm::sums,
+            scale_shift_clamp: reference::batch_norm::scale_shift_clamp,
+            bn_act_backward_sums: reference::batch_norm::act_backward_sums,
+            bn_act_backward_apply: reference::batch_norm::act_backward_apply,
         }
     }
 

@@ -213,3 +213,123 @@ pub fn sgemm_view(a: MatRef<'_>, b: MatRef<'_>, mut c: MatMut<'_>, accumulate: b
         );
     }
 }
+
+/// Single-threaded `c = a · bᵀ` (with `accumulate`, `c += a · bᵀ`): a: (M, K), b: (N, K),
+/// c: (M, N), all row-major. The input gradient of a pointwise layer, `dX = dY · Wᵀ`.
+pub fn sgemm_nt(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    assert_eq!(a.len(), m * k, "sgemm_nt: a len");
+    assert_eq!(b.len(), n * k, "sgemm_nt: b len");
+    assert_eq!(c.len(), m * n, "sgemm_nt: c len");
+    // a is row-major (M, K); bᵀ is b read with row stride 1 and column stride K.
+    // SAFETY: the lengths checked above cover every (i, kk) = i·K + kk of a, (kk, j) = j·K + kk
+    // of b and (i, j) = i·N + j of c; `c` is an exclusive borrow.
+    unsafe {
+        raw(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            n,
+            a.as_ptr(),
+            [k as isize, 1],
+            b.as_ptr(),
+            [1, k as isize],
+            accumulate,
+        )
+    }
+}
+
+/// Single-threaded `c = aᵀ · b` (with `accumulate`, `c += aᵀ · b`): a: (K, M), b: (K, N),
+/// c: (M, N), all row-major. The weight gradient of a pointwise layer, `dW = Xᵀ · dY`.
+pub fn sgemm_tn(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    assert_eq!(a.len(), k * m, "sgemm_tn: a len");
+    assert_eq!(b.len(), k * n, "sgemm_tn: b len");
+    assert_eq!(c.len(), m * n, "sgemm_tn: c len");
+    // SAFETY: as in `sgemm_nt`: aᵀ (i, kk) = kk·M + i, b (kk, j) = kk·N + j, all in bounds.
+    unsafe {
+        raw(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            n,
+            a.as_ptr(),
+            [1, m as isize],
+            b.as_ptr(),
+            [n as isize, 1],
+            accumulate,
+        )
+    }
+}
+
+/// `c (+)= lhs · rhs` with explicit `[row_stride, col_stride]` for lhs (M, K) and rhs (K, N);
+/// c is row-major with row stride `c_rs`.
+///
+/// # Safety
+/// Every element addressed by the sizes and strides must lie in its allocation, and `c` must
+/// not alias `lhs` or `rhs`.
+unsafe fn raw(
+    m: usize,
+    n: usize,
+    k: usize,
+    c: *mut f32,
+    c_rs: usize,
+    lhs: *const f32,
+    [lhs_rs, lhs_cs]: [isize; 2],
+    rhs: *const f32,
+    [rhs_rs, rhs_cs]: [isize; 2],
+    accumulate: bool,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                // SAFETY: row i of c holds n elements (caller's contract).
+                unsafe { std::slice::from_raw_parts_mut(c.add(i * c_rs), n) }.fill(0.0);
+            }
+        }
+        return;
+    }
+    // SAFETY: forwarded from the caller's contract.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c,
+            1,
+            c_rs as isize,
+            accumulate,
+            lhs,
+            lhs_cs,
+            lhs_rs,
+            rhs,
+            rhs_cs,
+            rhs_rs,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}

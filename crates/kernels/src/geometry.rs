@@ -120,6 +120,102 @@ impl ConvArgs {
     }
 }
 
+impl DwArgs {
+    /// Asserts the slice lengths of `dwconv3x3` input-gradient kernels:
+    /// dy: (OH, OW, C), w: (3, 3, C), dx: (rows.len(), W, C).
+    pub fn check_backward_input(&self, dy: usize, w: usize, rows: &Range<usize>, dx: usize) {
+        check_backward(
+            "dwconv3x3 backward_input",
+            &self.geom,
+            [self.c, 9 * self.c, self.c],
+            [dy, w],
+            rows,
+            dx,
+        );
+    }
+
+    /// Asserts the slice lengths of `dwconv3x3` filter-gradient kernels:
+    /// x: (H, W, C), dy: (OH, OW, C), output rows `rows`, dw: (3, 3, C).
+    pub fn check_backward_filter(&self, x: usize, dy: usize, rows: &Range<usize>, dw: usize) {
+        check_filter(
+            "dwconv3x3 backward_filter",
+            &self.geom,
+            [self.c, 9 * self.c, self.c],
+            [x, dy],
+            rows,
+            dw,
+        );
+    }
+}
+
+impl ConvArgs {
+    /// Asserts the slice lengths of `conv3x3` input-gradient kernels:
+    /// dy: (OH, OW, Cout), w: (3, 3, Cin, Cout), dx: (rows.len(), W, Cin).
+    pub fn check_backward_input(&self, dy: usize, w: usize, rows: &Range<usize>, dx: usize) {
+        let want = [self.cin, 9 * self.cin * self.cout, self.cout];
+        check_backward(
+            "conv3x3 backward_input",
+            &self.geom,
+            want,
+            [dy, w],
+            rows,
+            dx,
+        );
+    }
+
+    /// Asserts the slice lengths of `conv3x3` filter-gradient kernels:
+    /// x: (H, W, Cin), dy: (OH, OW, Cout), output rows `rows`, dw: (3, 3, Cin, Cout).
+    pub fn check_backward_filter(&self, x: usize, dy: usize, rows: &Range<usize>, dw: usize) {
+        let want = [self.cin, 9 * self.cin * self.cout, self.cout];
+        check_filter(
+            "conv3x3 backward_filter",
+            &self.geom,
+            want,
+            [x, dy],
+            rows,
+            dw,
+        );
+    }
+}
+
+fn check_backward(
+    op: &str,
+    g: &Conv2dGeometry,
+    [cin, w_len, cout]: [usize; 3],
+    [dy, w]: [usize; 2],
+    rows: &Range<usize>,
+    dx: usize,
+) {
+    g.validate();
+    assert_eq!(dy, g.out_h() * g.out_w() * cout, "{op}: dy len");
+    assert_eq!(w, w_len, "{op}: w len");
+    assert!(
+        rows.start <= rows.end && rows.end <= g.in_h,
+        "{op}: rows {rows:?} beyond {} input rows",
+        g.in_h
+    );
+    assert_eq!(dx, rows.len() * g.in_w * cin, "{op}: dx len");
+}
+
+fn check_filter(
+    op: &str,
+    g: &Conv2dGeometry,
+    [cin, w_len, cout]: [usize; 3],
+    [x, dy]: [usize; 2],
+    rows: &Range<usize>,
+    dw: usize,
+) {
+    g.validate();
+    assert_eq!(x, g.in_h * g.in_w * cin, "{op}: x len");
+    assert_eq!(dy, g.out_h() * g.out_w() * cout, "{op}: dy len");
+    assert!(
+        rows.start <= rows.end && rows.end <= g.out_h(),
+        "{op}: rows {rows:?} beyond {} output rows",
+        g.out_h()
+    );
+    assert_eq!(dw, w_len, "{op}: dw len");
+}
+
 /// `[cin, w, cout]`: input channels, weight length and output channels the kernel expects.
 fn check_slices(
     op: &str,

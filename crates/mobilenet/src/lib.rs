@@ -19,8 +19,8 @@ pub mod layers;
 pub mod model;
 pub mod params;
 pub mod predict;
-pub mod rng;
 pub mod pretrained;
+pub mod rng;
 pub mod summary;
 pub mod tensor;
 

@@ -43,3 +43,74 @@ pub fn forward(
         }
     }
 }
+
+/// Input gradient, input rows `rows` only (overwritten):
+/// `dx[iy, ix, c] = Σ_{kh,kw} dy[oy, ox, c] · w[kh, kw, c]` over the taps that read `(iy, ix)`,
+/// i.e. `iy = oy·s + kh − pt` and `ix = ox·s + kw − pl`.
+/// dy: (OH, OW, C), w: (3, 3, C), dx: (rows.len(), W, C).
+pub fn backward_input(args: &DwArgs, dy: &[f32], w: &[f32], rows: Range<usize>, dx: &mut [f32]) {
+    let g = &args.geom;
+    let c = args.c;
+    args.check_backward_input(dy.len(), w.len(), &rows, dx.len());
+    let (oh, ow) = (g.out_h(), g.out_w());
+    for (r, iy) in rows.enumerate() {
+        for ix in 0..g.in_w {
+            for ch in 0..c {
+                let mut acc = 0.0;
+                for kh in 0..3 {
+                    let Some(oy) = tap_source(iy, kh, g.pad.top, g.stride, oh) else {
+                        continue;
+                    };
+                    for kw in 0..3 {
+                        let Some(ox) = tap_source(ix, kw, g.pad.left, g.stride, ow) else {
+                            continue;
+                        };
+                        acc += dy[(oy * ow + ox) * c + ch] * w[(kh * 3 + kw) * c + ch];
+                    }
+                }
+                dx[(r * g.in_w + ix) * c + ch] = acc;
+            }
+        }
+    }
+}
+
+/// Filter gradient over output rows `rows`, accumulated:
+/// `dw[kh, kw, c] += Σ_{oy ∈ rows, ox} x[oy·s + kh − pt, ox·s + kw − pl, c] · dy[oy, ox, c]`.
+/// x: (H, W, C), dy: (OH, OW, C), dw: (3, 3, C).
+pub fn backward_filter(args: &DwArgs, x: &[f32], dy: &[f32], rows: Range<usize>, dw: &mut [f32]) {
+    let g = &args.geom;
+    let c = args.c;
+    args.check_backward_filter(x.len(), dy.len(), &rows, dw.len());
+    let ow = g.out_w();
+    for oy in rows {
+        for ox in 0..ow {
+            for kh in 0..3 {
+                let iy = (oy * g.stride + kh) as isize - g.pad.top as isize;
+                if iy < 0 || iy >= g.in_h as isize {
+                    continue;
+                }
+                for kw in 0..3 {
+                    let ix = (ox * g.stride + kw) as isize - g.pad.left as isize;
+                    if ix < 0 || ix >= g.in_w as isize {
+                        continue;
+                    }
+                    for ch in 0..c {
+                        dw[(kh * 3 + kw) * c + ch] += x
+                            [(iy as usize * g.in_w + ix as usize) * c + ch]
+                            * dy[(oy * ow + ox) * c + ch];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The output coordinate whose tap `k` reads input coordinate `i` (`i = o·s + k − pad`), if any.
+pub fn tap_source(i: usize, k: usize, pad: usize, stride: usize, out: usize) -> Option<usize> {
+    let t = (i + pad).checked_sub(k)?;
+    if !t.is_multiple_of(stride) {
+        return None;
+    }
+    let o = t / stride;
+    (o < out).then_some(o)
+}

@@ -5,6 +5,7 @@
 //! Legend used in every file: N = batch, H, W = input height/width, OH, OW = output height/width,
 //! C = channels, K = 3 (kernel size).
 
+pub mod batch_norm;
 pub mod conv3x3;
 pub mod dwconv3x3;
 pub mod elementwise;

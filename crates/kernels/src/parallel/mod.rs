@@ -253,3 +253,5 @@ pub fn global_avg_pool(k: &Kernels, n: usize, c: usize, x: &[f32], y: &mut [f32]
         .zip(x.par_chunks(per))
         .for_each(|(yi, xi)| (k.global_avg_pool)(xi, c, yi));
 }
+
+pub mod train;
