@@ -22,6 +22,7 @@ pub mod predict;
 pub mod pretrained;
 pub mod rng;
 pub mod summary;
+pub mod train;
 pub mod tensor;
 
 pub use config::{
