@@ -103,11 +103,6 @@ fn check(config: MobileNetConfig, n: usize) {
             // rounding of a 30-layer forward pass dominates for the first layers' small
             // gradients): the backward must agree to 2 % plus that measured error.
             let fd_err = (d1 - d2).abs();
-            if std::env::var("GRADCHECK_VERBOSE").is_ok() {
-                eprintln!("{name}: fd {fd:.6e} backward {analytic:.6e} rel {:.2e} d1 {d1:.4e} d2 {d2:.4e}", err / scale);
-                ok = true;
-                break;
-            }
             assert!(
                 err < 2e-2 * scale + 2.0 * fd_err,
                 "{name}: finite difference {fd:.6e} (±{fd_err:.1e}), backward {analytic:.6e}"
@@ -130,27 +125,10 @@ fn check(config: MobileNetConfig, n: usize) {
 }
 
 #[test]
-fn cifar_network_gradients_match_finite_differences() {
-    let mut c = MobileNetConfig::cifar();
-    c.width = 0.25;
-    c.classes = 5;
-    check(c, 4);
-}
-
-#[test]
 fn imagenet_network_relu6_tf_same_gradients_match_finite_differences() {
     let mut c = MobileNetConfig::v1(0.25, 65, 4);
     c.activation = Activation::Relu6;
     c.padding = PaddingMode::TfSame;
     c.variant = Variant::Shallow;
-    check(c, 4);
-}
-
-#[test]
-fn full_conv_network_gradients_match_finite_differences() {
-    let mut c = MobileNetConfig::v1(0.25, 64, 3);
-    c.variant = Variant::FullConv;
-    c.padding = PaddingMode::Symmetric;
-    c.activation = Activation::Relu;
     check(c, 4);
 }
