@@ -8,10 +8,11 @@
 //! params.rs   named weights + Checkpoint           model.rs    inference network (BN folded)
 //! layers/     one file per layer                   io/         native, TF GraphDef, TFLite
 //! image.rs    decode, resize, normalize            predict.rs  top-k
-//! pretrained.rs  the built-in Google α1/224 model
+//! pretrained.rs  the built-in Google α1/224 model  data/  training sets, augmentation, batches
 //! ```
 
 pub mod config;
+pub mod data;
 pub mod error;
 pub mod image;
 pub mod io;
@@ -19,8 +20,8 @@ pub mod layers;
 pub mod model;
 pub mod params;
 pub mod predict;
-pub mod rng;
 pub mod pretrained;
+pub mod rng;
 pub mod summary;
 pub mod tensor;
 
