@@ -8,7 +8,8 @@
 //! params.rs   named weights + Checkpoint           model.rs    inference network (BN folded)
 //! layers/     one file per layer                   io/         native, TF GraphDef, TFLite
 //! image.rs    decode, resize, normalize            predict.rs  top-k
-//! pretrained.rs  the built-in Google α1/224 model  data/  training sets, augmentation, batches
+//! pretrained.rs  the built-in Google α1/224 model
+//! data/       training sets, augmentation, batches
 //! ```
 
 pub mod config;

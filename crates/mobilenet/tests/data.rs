@@ -709,3 +709,62 @@ fn bad_loader_configurations_are_errors() {
     assert_eq!(l.batches_per_epoch(), 0);
     assert_eq!(l.epoch(0, 0).count(), 0);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Timing on the real data set, by hand:
+// MOBILENET_CIFAR_DIR=/tmp/cifar10 cargo test --release -p mobilenet --test data -- --ignored --nocapture
+
+#[test]
+#[ignore = "needs CIFAR-10 (image folders or binary) at $MOBILENET_CIFAR_DIR"]
+fn timing_on_real_cifar10() {
+    use std::time::Instant;
+    let root = std::env::var("MOBILENET_CIFAR_DIR").expect("set MOBILENET_CIFAR_DIR");
+    let root = Path::new(&root);
+    let threads = 2;
+    let t = Instant::now();
+    let (train, test) = mobilenet::with_threads(threads, || {
+        (
+            Dataset::open(root, Split::Train, None).unwrap(),
+            Dataset::open(root, Split::Test, None).unwrap(),
+        )
+    })
+    .unwrap();
+    let load = t.elapsed();
+    assert_eq!((train.len(), test.len()), (50_000, 10_000));
+    assert_eq!(train.class_counts(), [5000; 10]);
+    println!("load train+test on {threads} threads: {load:.2?}");
+
+    let train = Arc::new(train);
+    for (threads, out, aug) in [
+        (1, (32, 32), Augment::CropFlip { pad: 4 }),
+        (2, (32, 32), Augment::CropFlip { pad: 4 }),
+        (1, (96, 96), Augment::CropFlip { pad: 4 }),
+        (2, (96, 96), Augment::CropFlip { pad: 4 }),
+        (2, (96, 96), Augment::RandomResizedCrop { min_scale: 0.35 }),
+    ] {
+        let loader = Loader::new(train.clone(), cfg(128, out, aug)).unwrap();
+        let n = 100;
+        let t = Instant::now();
+        let total: usize =
+            mobilenet::with_threads(threads, || (0..n).map(|k| loader.batch(0, k).n).sum())
+                .unwrap();
+        assert_eq!(total, n * 128);
+        println!(
+            "{aug:?} 32→{}, batch 128, {threads} thread(s): {:.3} ms per batch",
+            out.0,
+            t.elapsed().as_secs_f64() * 1e3 / n as f64
+        );
+    }
+    let loader = Loader::new(
+        train.clone(),
+        cfg(128, (32, 32), Augment::CropFlip { pad: 4 }),
+    )
+    .unwrap();
+    let t = Instant::now();
+    let n = mobilenet::with_threads(2, || loader.epoch(0, 0).map(|b| b.n).sum::<usize>()).unwrap();
+    assert_eq!(n, 50_000);
+    println!(
+        "whole epoch through the prefetch thread (2 threads): {:.2?}",
+        t.elapsed()
+    );
+}

@@ -2,7 +2,7 @@
 //! background thread that prepares the next batches while the caller trains on this one.
 
 use std::sync::mpsc::{sync_channel, Receiver};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use rayon::prelude::*;
@@ -46,6 +46,8 @@ struct Shared {
     data: Arc<Dataset>,
     cfg: LoaderConfig,
     norm: Normalizer,
+    /// The last epoch's order, so that [`Loader::batch`] does not redraw it for every batch.
+    last_order: Mutex<Option<(u64, Arc<Vec<usize>>)>>,
 }
 
 /// Batches of a data set, epoch after epoch, reproducible from the seed.
@@ -88,7 +90,12 @@ impl Loader {
         }
         let norm = cfg.norm.normalizer();
         Ok(Loader {
-            shared: Arc::new(Shared { data, cfg, norm }),
+            shared: Arc::new(Shared {
+                data,
+                cfg,
+                norm,
+                last_order: Mutex::new(None),
+            }),
         })
     }
 
@@ -107,7 +114,7 @@ impl Loader {
     /// The data set indices in the order epoch `epoch` visits them: a permutation drawn from
     /// `Rng::stream(seed, &[epoch])` when shuffling, else `0..len`.
     pub fn order(&self, epoch: u64) -> Vec<usize> {
-        self.shared.order(epoch)
+        self.shared.order(epoch).to_vec()
     }
 
     /// Batch `index` of epoch `epoch`, filled on the calling thread's rayon pool. An index past
@@ -178,13 +185,22 @@ impl Shared {
         }
     }
 
-    fn order(&self, epoch: u64) -> Vec<usize> {
+    fn order(&self, epoch: u64) -> Arc<Vec<usize>> {
+        // A poisoned lock only means another thread panicked mid-update of a cache.
+        let mut last = self.last_order.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((e, order)) = &*last {
+            if *e == epoch {
+                return Arc::clone(order);
+            }
+        }
         let n = self.data.len();
-        if self.cfg.shuffle {
+        let order = Arc::new(if self.cfg.shuffle {
             Rng::stream(self.cfg.seed, &[epoch]).permutation(n)
         } else {
             (0..n).collect()
-        }
+        });
+        *last = Some((epoch, Arc::clone(&order)));
+        order
     }
 
     fn fill(&self, order: &[usize], epoch: u64, index: usize) -> Batch {
