@@ -601,6 +601,8 @@ fn drop_last_and_dropping_the_iterator_early() {
     for _ in 0..20 {
         let mut it = loader.epoch(1, 0);
         assert_eq!(it.next().unwrap().n, 4);
+        assert_eq!(it.len(), 6);
+        drop(loader.epoch(1, 0)); // before taking any
     }
     let keep = Loader::new(d, cfg(4, (6, 6), Augment::None)).unwrap();
     assert_eq!(keep.batches_per_epoch(), 8);
