@@ -47,6 +47,11 @@ pub enum Error {
     /// A configuration value is out of range.
     #[error("invalid configuration: {0}")]
     Config(String),
+
+    /// A training data set's folder does not have the layout or content it needs (no images,
+    /// an empty class folder, images of mixed sizes, test classes that differ from train's).
+    #[error("{}: {what}", path.display())]
+    Dataset { path: PathBuf, what: String },
 }
 
 /// `Result` with the engine's [`Error`].

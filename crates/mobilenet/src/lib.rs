@@ -9,9 +9,11 @@
 //! layers/     one file per layer                   io/         native, TF GraphDef, TFLite
 //! image.rs    decode, resize, normalize            predict.rs  top-k
 //! pretrained.rs  the built-in Google α1/224 model
+//! data/       training sets, augmentation, batches
 //! ```
 
 pub mod config;
+pub mod data;
 pub mod error;
 pub mod image;
 pub mod io;
