@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[command(
     name = "mobilenet",
     version,
-    about = "MobileNet v1 on the CPU: summary, predict, import, bench"
+    about = "MobileNet v1 on the CPU: summary, predict, import, bench, train, eval"
 )]
 pub struct Args {
     #[command(subcommand)]
@@ -26,6 +26,10 @@ pub enum Command {
     Import(ImportArgs),
     /// Time inference end to end and per layer.
     Bench(BenchArgs),
+    /// Train (from scratch or fine-tune) on an image folder or CIFAR-10; resumable.
+    Train(TrainArgs),
+    /// Top-1, top-5, loss and confusion matrix of a model on a labelled data set.
+    Eval(EvalArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -149,6 +153,155 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 10.0)]
     pub max_seconds: f64,
     /// One JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TrainVariantArg {
+    Cifar,
+    Imagenet,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OptimizerArg {
+    Sgd,
+    Rmsprop,
+    Adamw,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScheduleArg {
+    Constant,
+    Step,
+    Cosine,
+    OneCycle,
+    Exponential,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AugmentArg {
+    /// Random crop after 4-pixel zero padding + horizontal flip (CIFAR).
+    CropFlip,
+    /// Random resized crop + horizontal flip (ImageNet).
+    ResizedCrop,
+    None,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// Data set: a folder with `train/` and `test/` image folders (train/<class>/*.jpg|png) or
+    /// the CIFAR-10 binary files (data_batch_1..5.bin, test_batch.bin).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Output directory (checkpoint, model.json, metrics.jsonl, curves.png).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Continue the run stored in this directory (writing on into it, or into --out).
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = TrainVariantArg::Cifar)]
+    pub variant: TrainVariantArg,
+    /// Width multiplier α.
+    #[arg(long, default_value_t = 1.0)]
+    pub alpha: f32,
+    /// Input resolution (default 32 for cifar, 224 for imagenet, or the --init model's).
+    #[arg(long)]
+    pub resolution: Option<usize>,
+    /// Classes (default: the data set's class count).
+    #[arg(long)]
+    pub classes: Option<usize>,
+    /// Total epochs (with --resume: the new total).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 0.1)]
+    pub lr: f32,
+    #[arg(long, value_enum, default_value_t = OptimizerArg::Sgd)]
+    pub optimizer: OptimizerArg,
+    /// Momentum (SGD, RMSProp).
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f32,
+    /// Nesterov momentum (SGD).
+    #[arg(long)]
+    pub nesterov: bool,
+    /// RMSProp decay ρ (TensorFlow's `decay`).
+    #[arg(long, default_value_t = 0.9)]
+    pub rmsprop_decay: f32,
+    /// ε: inside the square root for RMSProp (TF-Slim used 1.0), outside for AdamW.
+    #[arg(long)]
+    pub eps: Option<f32>,
+    #[arg(long, value_enum, default_value_t = ScheduleArg::Cosine)]
+    pub schedule: ScheduleArg,
+    /// Step / exponential schedules: decay every this many epochs (default 30 / 2.5).
+    #[arg(long)]
+    pub decay_every: Option<f32>,
+    /// Step / exponential schedules: the factor (default 0.1 / 0.94).
+    #[arg(long)]
+    pub decay_gamma: Option<f32>,
+    /// Linear warm-up length in epochs.
+    #[arg(long, default_value_t = 0.0)]
+    pub warmup_epochs: f32,
+    /// Weight decay (L2 for SGD/RMSProp, decoupled for AdamW).
+    #[arg(long, default_value_t = 5e-4)]
+    pub weight_decay: f32,
+    /// Decay every parameter (classic CIFAR recipe). Default: the paper's rule, none on
+    /// depthwise filters, BatchNorm parameters and biases.
+    #[arg(long)]
+    pub decay_all: bool,
+    #[arg(long, default_value_t = 0.0)]
+    pub label_smoothing: f32,
+    /// Clip gradients to this global L2 norm.
+    #[arg(long)]
+    pub clip_grad_norm: Option<f32>,
+    /// Training augmentation (default: crop-flip for cifar, resized-crop for imagenet).
+    #[arg(long, value_enum)]
+    pub augment: Option<AugmentArg>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Worker threads (default: all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Kernel instruction set: reference, avx2, avx512.
+    #[arg(long)]
+    pub isa: Option<String>,
+    /// Start from this model (ours, .pb, .tflite); the classifier is replaced when the class
+    /// count differs or --classes is given.
+    #[arg(long)]
+    pub init: Option<PathBuf>,
+    /// Train only the classifier.
+    #[arg(long)]
+    pub freeze_body: bool,
+    /// Stop after this many steps in total.
+    #[arg(long)]
+    pub max_steps: Option<u64>,
+    /// Use only this many training images (a balanced subset).
+    #[arg(long)]
+    pub limit_train: Option<usize>,
+    /// Use only this many test images (a balanced subset).
+    #[arg(long)]
+    pub limit_test: Option<usize>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// `DIR/test` (image folders or CIFAR-10's test_batch.bin), or DIR itself when it holds
+    /// class folders.
+    #[arg(long)]
+    pub data: PathBuf,
+    #[arg(long, default_value_t = 100)]
+    pub batch_size: usize,
+    /// Evaluate only this many images (a balanced subset).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// One JSON object: top1, top5, loss, images, confusion.
     #[arg(long)]
     pub json: bool,
 }

@@ -52,6 +52,14 @@ pub enum Error {
     /// an empty class folder, images of mixed sizes, test classes that differ from train's).
     #[error("{}: {what}", path.display())]
     Dataset { path: PathBuf, what: String },
+
+    /// Training produced a non-finite loss; nothing was written after the last good checkpoint.
+    #[error("training diverged: the loss is {loss} at epoch {epoch}, step {step}; the last checkpoint was kept (try a lower --lr or --clip-grad-norm)")]
+    Diverged {
+        epoch: usize,
+        step: usize,
+        loss: f64,
+    },
 }
 
 /// `Result` with the engine's [`Error`].

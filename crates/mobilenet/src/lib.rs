@@ -24,8 +24,8 @@ pub mod predict;
 pub mod pretrained;
 pub mod rng;
 pub mod summary;
-pub mod train;
 pub mod tensor;
+pub mod train;
 
 pub use config::{
     Activation, LayerKind, LayerSpec, MobileNetConfig, Normalization, PaddingMode, Variant,

@@ -51,7 +51,11 @@ impl Golden {
     }
 
     fn get(&self, name: &str) -> &[f32] {
-        &self.t.get(name).unwrap_or_else(|| panic!("fixture lacks {name}")).1
+        &self
+            .t
+            .get(name)
+            .unwrap_or_else(|| panic!("fixture lacks {name}"))
+            .1
     }
 }
 
@@ -145,7 +149,10 @@ fn net_from(g: &Golden, prefix: &str) -> TrainNet {
 /// max |a − b| / max(max |b|, floor): the error relative to the tensor's own scale.
 fn rel_err(a: &[f32], b: &[f32]) -> f64 {
     assert_eq!(a.len(), b.len());
-    let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs() as f64)).max(1e-6);
+    let scale = b
+        .iter()
+        .fold(0.0f64, |m, v| m.max(v.abs() as f64))
+        .max(1e-6);
     let err = a
         .iter()
         .zip(b)
@@ -181,7 +188,10 @@ fn compare_state(g: &Golden, prefix: &str, net: &TrainNet, tol: f64, what: &str)
         if e > worst.0 {
             worst = (e, pt.to_string());
         }
-        assert!(e < tol, "{what}: {pt} differs from PyTorch by {e:.2e} of its scale");
+        assert!(
+            e < tol,
+            "{what}: {pt} differs from PyTorch by {e:.2e} of its scale"
+        );
     }
     eprintln!("{what}: worst {} at {:.2e}", worst.1, worst.0);
 }
@@ -199,10 +209,24 @@ fn forward_loss_gradients_and_running_stats_match_pytorch() {
         assert!(e < 1e-4, "{}: logits differ by {e:.2e}", k.isa);
         let mut d = vec![0.0; 40];
         let s = softmax_cross_entropy(&logits, &labels, 10, 0.0, Some(&mut d));
-        assert!((s.loss - g.get("loss")[0] as f64).abs() < 1e-5, "loss {}", s.loss);
+        assert!(
+            (s.loss - g.get("loss")[0] as f64).abs() < 1e-5,
+            "loss {}",
+            s.loss
+        );
         let ls = softmax_cross_entropy(&logits, &labels, 10, 0.1, None);
-        assert!((ls.loss - g.get("loss_ls")[0] as f64).abs() < 1e-5, "loss_ls {}", ls.loss);
-        compare_state(&g, "running_after_1.", &net, 1e-5, "running stats after one forward");
+        assert!(
+            (ls.loss - g.get("loss_ls")[0] as f64).abs() < 1e-5,
+            "loss_ls {}",
+            ls.loss
+        );
+        compare_state(
+            &g,
+            "running_after_1.",
+            &net,
+            1e-5,
+            "running stats after one forward",
+        );
         net.backward(&k, &x, &d).unwrap();
         let mut grads = HashMap::new();
         net.visit_params(|_, name, _, _, gr| {
@@ -218,7 +242,11 @@ fn forward_loss_gradients_and_running_stats_match_pytorch() {
             if e > worst.0 {
                 worst = (e, pt.to_string());
             }
-            assert!(e < 1e-3, "{}: gradient of {pt} differs by {e:.2e} of its scale", k.isa);
+            assert!(
+                e < 1e-3,
+                "{}: gradient of {pt} differs by {e:.2e} of its scale",
+                k.isa
+            );
         }
         eprintln!("{}: gradients worst {} at {:.2e}", k.isa, worst.1, worst.0);
     }

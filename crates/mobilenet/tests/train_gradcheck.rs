@@ -72,7 +72,11 @@ fn check(config: MobileNetConfig, n: usize) {
         for attempt in 0..6 {
             let mut r = mobilenet::rng::Rng::stream(11, &[i as u64, attempt]);
             let v: Vec<f32> = value.iter().map(|_| r.normal() as f32).collect();
-            let analytic: f64 = grad.iter().zip(&v).map(|(g, d)| *g as f64 * *d as f64).sum();
+            let analytic: f64 = grad
+                .iter()
+                .zip(&v)
+                .map(|(g, d)| *g as f64 * *d as f64)
+                .sum();
             let mut eval = |sign: f32| {
                 net.visit_params(|j, _, _, p, _| {
                     if j == i {
@@ -121,7 +125,10 @@ fn check(config: MobileNetConfig, n: usize) {
         "{checked} of {} tensors checked ({strict} within 2 % alone), {redrawn} directions redrawn at a kink",
         grads.len()
     );
-    assert!(checked * 10 >= grads.len() * 9, "too many tensors skipped at kinks");
+    assert!(
+        checked * 10 >= grads.len() * 9,
+        "too many tensors skipped at kinks"
+    );
 }
 
 #[test]

@@ -1,9 +1,11 @@
 //! One file per subcommand: resolve arguments into library values, call the library, print.
 
 mod bench;
+mod eval;
 mod import;
 mod predict;
 mod summary;
+mod train;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -20,6 +22,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Command::Predict(a) => predict::run(a),
         Command::Import(a) => import::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Train(a) => train::run(a),
+        Command::Eval(a) => eval::run(a),
     }
 }
 

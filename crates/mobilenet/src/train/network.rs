@@ -477,8 +477,16 @@ impl TrainNet {
         }
         let a = &mut self.arena;
         a.capacity = n;
-        a.z = self.layers.iter().map(|l| vec![0.0; n * l.out_len]).collect();
-        a.a = self.layers.iter().map(|l| vec![0.0; n * l.out_len]).collect();
+        a.z = self
+            .layers
+            .iter()
+            .map(|l| vec![0.0; n * l.out_len])
+            .collect();
+        a.a = self
+            .layers
+            .iter()
+            .map(|l| vec![0.0; n * l.out_len])
+            .collect();
         let max = self
             .layers
             .iter()
@@ -544,6 +552,34 @@ impl TrainNet {
         Ok(&arena.logits[..n * self.fc.classes])
     }
 
+    /// Gradients of the classifier alone (fine-tuning with a frozen body).
+    pub fn backward_classifier(&mut self, dlogits: &[f32]) -> Result<()> {
+        let n = self.last_n;
+        let (cin, classes) = (self.fc.cin, self.fc.classes);
+        if n == 0 || dlogits.len() != n * classes {
+            return Err(Error::Config(
+                "backward_classifier: logit gradients do not fit".into(),
+            ));
+        }
+        let arena = &mut self.arena;
+        ops::matmul_tn(
+            cin,
+            classes,
+            n,
+            &arena.pooled[..n * cin],
+            dlogits,
+            &mut self.fc.dweight,
+            &mut arena.ws,
+        );
+        self.fc.dbias.fill(0.0);
+        for row in dlogits.chunks_exact(classes) {
+            for (d, v) in self.fc.dbias.iter_mut().zip(row) {
+                *d += v;
+            }
+        }
+        Ok(())
+    }
+
     /// Gradients of every parameter for the loss whose gradient with respect to the logits of
     /// the last [`TrainNet::forward`] is `dlogits` (N, classes). Overwrites all gradients.
     pub fn backward(&mut self, k: &Kernels, x: &[f32], dlogits: &[f32]) -> Result<()> {
@@ -591,10 +627,7 @@ impl TrainNet {
                 }
             }
         }
-        let (mut g, mut g_next) = (
-            std::mem::take(&mut arena.g0),
-            std::mem::take(&mut arena.g1),
-        );
+        let (mut g, mut g_next) = (std::mem::take(&mut arena.g0), std::mem::take(&mut arena.g1));
         for i in (0..self.layers.len()).rev() {
             let l = &mut self.layers[i];
             let len = n * l.out_len;

@@ -73,6 +73,8 @@ pub struct Optimizer {
     pub steps: u64,
     /// `state[slot][param]`, each the parameter's length; empty until the first step.
     pub state: Vec<Vec<Vec<f32>>>,
+    /// When false, only the classifier is updated (`--freeze-body`).
+    pub train_body: bool,
 }
 
 impl Optimizer {
@@ -83,6 +85,7 @@ impl Optimizer {
             rule,
             steps: 0,
             state: Vec::new(),
+            train_body: true,
         }
     }
 
@@ -111,8 +114,12 @@ impl Optimizer {
         self.steps += 1;
         let t = self.steps as i32;
         let (kind, rule, wd) = (self.kind, self.rule, self.weight_decay);
+        let train_body = self.train_body;
         let state = &mut self.state;
         net.visit_params(|i, _, pk, p, g| {
+            if !train_body && !matches!(pk, ParamKind::FcWeight | ParamKind::FcBias) {
+                return;
+            }
             let lambda = if rule.decays(pk) { wd } else { 0.0 };
             match kind {
                 OptimizerKind::Sgd { momentum, nesterov } => {
@@ -135,7 +142,9 @@ impl Optimizer {
                 } => {
                     let (ms, mom) = state.split_at_mut(1);
                     let (ms, mom) = (&mut ms[0][i], &mut mom[0][i]);
-                    for (((p, &g), s), m) in p.iter_mut().zip(g).zip(ms.iter_mut()).zip(mom.iter_mut()) {
+                    for (((p, &g), s), m) in
+                        p.iter_mut().zip(g).zip(ms.iter_mut()).zip(mom.iter_mut())
+                    {
                         let g = g * grad_scale + lambda * *p;
                         *s = decay * *s + (1.0 - decay) * g * g;
                         *m = momentum * *m + lr * g / (*s + eps).sqrt();
@@ -147,7 +156,9 @@ impl Optimizer {
                     let (m1, m2) = (&mut m1[0][i], &mut m2[0][i]);
                     let c1 = 1.0 - beta1.powi(t);
                     let c2 = 1.0 - beta2.powi(t);
-                    for (((p, &g), a), b) in p.iter_mut().zip(g).zip(m1.iter_mut()).zip(m2.iter_mut()) {
+                    for (((p, &g), a), b) in
+                        p.iter_mut().zip(g).zip(m1.iter_mut()).zip(m2.iter_mut())
+                    {
                         let g = g * grad_scale;
                         *p -= lr * lambda * *p;
                         *a = beta1 * *a + (1.0 - beta1) * g;

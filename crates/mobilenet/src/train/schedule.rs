@@ -54,7 +54,9 @@ impl Schedule {
                 let up = (0.3 * total - 1.0).max(1.0);
                 let tt = t as f64;
                 let cos = |from: f64, to: f64, f: f64| {
-                    to + (from - to) * 0.5 * (1.0 + (std::f64::consts::PI * f.clamp(0.0, 1.0)).cos())
+                    to + (from - to)
+                        * 0.5
+                        * (1.0 + (std::f64::consts::PI * f.clamp(0.0, 1.0)).cos())
                 };
                 if tt <= up {
                     cos(initial, lr, tt / up)
@@ -87,9 +89,21 @@ mod tests {
         assert!((c.lr(0) - 0.1).abs() < 1e-7 && (c.lr(50) - 0.05).abs() < 1e-6 && c.lr(100) < 1e-7);
         let w = sched(ScheduleKind::Cosine, 10);
         assert!((w.lr(0) - 0.01).abs() < 1e-7 && (w.lr(9) - 0.1).abs() < 1e-7);
-        let s = sched(ScheduleKind::Step { every: 3.0, gamma: 0.1 }, 0);
+        let s = sched(
+            ScheduleKind::Step {
+                every: 3.0,
+                gamma: 0.1,
+            },
+            0,
+        );
         assert!((s.lr(29) - 0.1).abs() < 1e-7 && (s.lr(30) - 0.01).abs() < 1e-8);
-        let e = sched(ScheduleKind::Exponential { every: 2.5, gamma: 0.94 }, 0);
+        let e = sched(
+            ScheduleKind::Exponential {
+                every: 2.5,
+                gamma: 0.94,
+            },
+            0,
+        );
         assert!((e.lr(24) - 0.1).abs() < 1e-7 && (e.lr(25) - 0.094).abs() < 1e-7);
         let o = sched(ScheduleKind::OneCycle, 0);
         assert!((o.lr(0) - 0.004).abs() < 1e-7);
