@@ -23,6 +23,10 @@ pub mod rng;
 pub mod pretrained;
 pub mod summary;
 pub mod tensor;
+// Temporary, for compile-testing on branch `golden`: the merger wires this as `train::plot`
+// inside the trainer's `train/mod.rs`.
+#[path = "train/plot.rs"]
+pub mod plot;
 
 pub use config::{
     Activation, LayerKind, LayerSpec, MobileNetConfig, Normalization, PaddingMode, Variant,
