@@ -19,8 +19,8 @@ pub mod layers;
 pub mod model;
 pub mod params;
 pub mod predict;
-pub mod rng;
 pub mod pretrained;
+pub mod rng;
 pub mod summary;
 pub mod tensor;
 // Temporary, for compile-testing on branch `golden`: the merger wires this as `train::plot`

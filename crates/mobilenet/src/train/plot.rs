@@ -3,6 +3,7 @@
 //! Drawn pixel by pixel into an [`RgbImage`] with a built-in 5 × 7 bitmap font, so it needs no
 //! system fonts and no dependency beyond the `image` crate's PNG encoder: it renders the same on
 //! any machine, CI included. Characters outside printable ASCII are drawn as a hollow box.
+//! The font's glyphs were drawn for this file.
 
 use std::path::{Path, PathBuf};
 
@@ -278,7 +279,10 @@ const INSET: f64 = 8.0;
 
 impl Plot<'_> {
     fn px(&self, x: f64) -> f64 {
-        let (l, r) = (self.area.left as f64 + INSET, self.area.right as f64 - INSET);
+        let (l, r) = (
+            self.area.left as f64 + INSET,
+            self.area.right as f64 - INSET,
+        );
         l + (x - self.x.lo) / (self.x.hi - self.x.lo) * (r - l)
     }
 
@@ -366,7 +370,13 @@ impl Canvas<'_> {
         let w = text_width(name.chars().count(), 2);
         self.str(name, (a.left + a.right) / 2 - w / 2, a.top - 24, 2, INK);
         let w = text_width(5, 2);
-        self.str("epoch", (a.left + a.right) / 2 - w / 2, a.bottom + 36, 2, INK);
+        self.str(
+            "epoch",
+            (a.left + a.right) / 2 - w / 2,
+            a.bottom + 36,
+            2,
+            INK,
+        );
     }
 
     /// A curve: segments between consecutive finite points, a square marker at each.
@@ -531,9 +541,22 @@ const FONT: [[u8; 7]; 95] = [
     [0x00, 0x00, 0x08, 0x15, 0x02, 0x00, 0x00], // ~
 ];
 
+/// Letters with descenders, 9 rows: the baseline is under row 6 as for every glyph.
+const DESCENDERS: [(char, [u8; 9]); 5] = [
+    ('g', [0x00, 0x00, 0x0F, 0x11, 0x11, 0x11, 0x0F, 0x01, 0x0E]),
+    ('j', [0x02, 0x00, 0x06, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0C]),
+    ('p', [0x00, 0x00, 0x1E, 0x11, 0x11, 0x11, 0x1E, 0x10, 0x10]),
+    ('q', [0x00, 0x00, 0x0F, 0x11, 0x11, 0x11, 0x0F, 0x01, 0x01]),
+    ('y', [0x00, 0x00, 0x11, 0x11, 0x11, 0x11, 0x0F, 0x01, 0x0E]),
+];
+
 const UNKNOWN: [u8; 7] = [0x1F, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1F];
 
-fn glyph(c: char) -> &'static [u8; 7] {
+/// The rows of `c`'s glyph, top first: 7, or 9 for letters with descenders.
+fn glyph(c: char) -> &'static [u8] {
+    if let Some((_, rows)) = DESCENDERS.iter().find(|(d, _)| *d == c) {
+        return rows;
+    }
     match c {
         ' '..='~' => &FONT[c as usize - ' ' as usize],
         _ => &UNKNOWN,
@@ -574,7 +597,8 @@ mod tests {
         let mut n = 0;
         for y in a.top + 2..a.bottom - 1 {
             for x in a.left + 2..a.right - 1 {
-                let in_skip = x >= skip.left && x <= skip.right && y >= skip.top && y <= skip.bottom;
+                let in_skip =
+                    x >= skip.left && x <= skip.right && y >= skip.top && y <= skip.bottom;
                 if !in_skip && *img.get_pixel(x as u32, y as u32) == c {
                     n += 1;
                 }
@@ -657,7 +681,10 @@ mod tests {
         assert_eq!((a.lo, a.hi), (0.0, 2.5));
         assert_eq!(a.decimals, 1);
         let e = epoch_axis(&[1.0]);
-        assert_eq!((e.lo, e.hi, e.ticks.clone()), (0.0, 2.0, vec![0.0, 1.0, 2.0]));
+        assert_eq!(
+            (e.lo, e.hi, e.ticks.clone()),
+            (0.0, 2.0, vec![0.0, 1.0, 2.0])
+        );
         let e = epoch_axis(&(1..=50).map(f64::from).collect::<Vec<_>>());
         assert_eq!(e.ticks.first(), Some(&10.0));
         assert_eq!(e.ticks.last(), Some(&50.0));
