@@ -91,8 +91,9 @@ How to rerun
     .venv/bin/python tools/make_golden.py
 
 from the repository root (any working directory works: paths are relative to this file). The
-output is deterministic for a given PyTorch version on x86-64 CPU; the version used is recorded
-in the file's metadata and in the JSON sidecar.
+tensors and metadata are deterministic for a given PyTorch version on x86-64 CPU (the version used
+is recorded in the file's metadata and in the JSON sidecar); the bytes of the safetensors header
+may come out in another order from run to run, so compare contents, not checksums.
 """
 
 import copy
