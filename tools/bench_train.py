@@ -32,7 +32,9 @@ Usage
     .venv/bin/python tools/bench_train.py --data /tmp/cifar10 [--threads 2] [--steps 40]
         [--warmup 5] [--rounds 2] [--limit 5120] [--mobilenet target/release/mobilenet] [--json]
 
-Run it on an otherwise idle machine: both engines use --threads cores.
+Run it on an otherwise idle machine: both engines use --threads cores, and PyTorch's OpenMP
+threads wait for each other at every layer, so a busy core slows it far more than its share (on a
+2-core machine shared with compilers, steps went from ~0.4 s to 3.5-7.7 s).
 """
 
 import argparse
