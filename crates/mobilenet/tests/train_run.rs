@@ -1,0 +1,179 @@
+//! The training loop end to end on a tiny synthetic data set: a run interrupted (at an epoch
+//! boundary or mid-epoch, as Ctrl-C does) and resumed ends bit-identical to one that never
+//! stopped; a non-finite loss stops the run with a clear error and leaves the last good
+//! checkpoint; a truncated checkpoint is a clear error naming the file.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use mobilenet::data::Dataset;
+use mobilenet::train::{
+    AugmentKind, DecayRule, Event, OptimizerKind, Outcome, ScheduleKind, TrainConfig, TrainNet,
+    Trainer,
+};
+use mobilenet::{Error, MobileNetConfig};
+use mobilenet_kernels::Kernels;
+
+fn data(n: usize, seed: u64) -> Arc<Dataset> {
+    let mut rng = mobilenet::rng::Rng::new(seed);
+    let classes = 3;
+    let mut images = Vec::with_capacity(n * 32 * 32 * 3);
+    let mut labels = Vec::new();
+    for i in 0..n {
+        let c = i % classes;
+        labels.push(c as u32);
+        // Class-dependent colour plus noise, so that the network can learn something.
+        for p in 0..32 * 32 * 3 {
+            let base = if p % 3 == c { 180.0 } else { 60.0 };
+            images.push((base + rng.normal() * 30.0).clamp(0.0, 255.0) as u8);
+        }
+    }
+    let names = (0..classes).map(|c| format!("class{c}")).collect();
+    Arc::new(Dataset::from_raw(images, labels, (32, 32), names).unwrap())
+}
+
+fn config(epochs: usize) -> TrainConfig {
+    TrainConfig {
+        epochs,
+        batch_size: 8,
+        optimizer: OptimizerKind::Sgd {
+            momentum: 0.9,
+            nesterov: true,
+        },
+        lr: 0.05,
+        schedule: ScheduleKind::Cosine,
+        warmup_epochs: 0.5,
+        weight_decay: 5e-4,
+        decay_rule: DecayRule::Paper,
+        label_smoothing: 0.1,
+        clip_grad_norm: Some(5.0),
+        augment: AugmentKind::CropFlip { pad: 4 },
+        seed: 3,
+        max_steps: None,
+        freeze_body: false,
+    }
+}
+
+fn net() -> TrainNet {
+    let mut c = MobileNetConfig::cifar();
+    c.width = 0.25;
+    c.classes = 3;
+    TrainNet::init(&c, vec!["a".into(), "b".into(), "c".into()], 1).unwrap()
+}
+
+fn weights(t: &Trainer) -> Vec<(String, Vec<u32>)> {
+    t.net
+        .to_checkpoint()
+        .weights
+        .iter()
+        .map(|(n, p)| (n.to_string(), p.data.iter().map(|v| v.to_bits()).collect()))
+        .collect()
+}
+
+fn run(t: &mut Trainer, stop_at: Option<usize>) -> Outcome {
+    let k = Kernels::best();
+    let stop = AtomicBool::new(false);
+    let mut steps = 0;
+    mobilenet::with_threads(2, || {
+        t.run(&k, &stop, &mut |e| {
+            if let Event::Step { .. } = e {
+                steps += 1;
+                if Some(steps) == stop_at {
+                    stop.store(true, Ordering::Relaxed);
+                }
+            }
+        })
+    })
+    .unwrap()
+    .unwrap()
+}
+
+#[test]
+fn resumed_runs_end_bit_identical_to_an_uninterrupted_one() {
+    let (train, test) = (data(36, 1), data(9, 2));
+    let dir = tempfile::tempdir().unwrap();
+    let straight = dir.path().join("straight");
+    let mut a = Trainer::new(net(), config(3), train.clone(), Some(test.clone()), &straight).unwrap();
+    assert_eq!(run(&mut a, None), Outcome::Finished);
+    let lines = std::fs::read_to_string(straight.join("metrics.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 3);
+    for key in ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "images_per_sec"] {
+        assert!(lines.contains(&format!("\"{key}\"")), "metrics.jsonl lacks {key}");
+    }
+    assert!(straight.join("curves.png").exists() && straight.join("model.json").exists());
+
+    // Stopped right after epoch 1 (5 steps per epoch), then resumed.
+    let split = dir.path().join("split");
+    let mut b = Trainer::new(net(), config(3), train.clone(), Some(test.clone()), &split).unwrap();
+    assert_eq!(run(&mut b, Some(5)), Outcome::Interrupted);
+    let mut b = Trainer::resume(&split, &split, None, train.clone(), Some(test.clone())).unwrap();
+    assert_eq!((b.pos.epoch, b.pos.step_in_epoch), (1, 0));
+    assert_eq!(run(&mut b, None), Outcome::Finished);
+    assert!(weights(&a) == weights(&b), "resumed at an epoch boundary: weights differ");
+
+    // Interrupted mid-epoch (step 7 of 5 per epoch: epoch 2, step 2), then resumed.
+    let mid = dir.path().join("mid");
+    let mut c = Trainer::new(net(), config(3), train.clone(), Some(test.clone()), &mid).unwrap();
+    assert_eq!(run(&mut c, Some(7)), Outcome::Interrupted);
+    let mut c = Trainer::resume(&mid, &mid, None, train, Some(test)).unwrap();
+    assert_eq!(c.pos.epoch, 1);
+    assert_eq!(run(&mut c, None), Outcome::Finished);
+    assert!(weights(&a) == weights(&c), "resumed mid-epoch: weights differ");
+    assert_eq!(a.history.len(), c.history.len());
+    // The saved model is usable by the inference engine, with the training labels.
+    let model = mobilenet::io::load(&mid.join("model.json")).unwrap();
+    assert_eq!(model.labels, ["a", "b", "c"]);
+    mobilenet::MobileNet::new(&model, &mid).unwrap();
+}
+
+#[test]
+fn a_non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint() {
+    let (train, test) = (data(16, 1), data(6, 2));
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = Trainer::new(net(), config(2), train.clone(), Some(test.clone()), dir.path()).unwrap();
+    t.cfg.epochs = 1;
+    assert_eq!(run(&mut t, None), Outcome::Finished);
+    let before = std::fs::read(dir.path().join("checkpoint.safetensors")).unwrap();
+    t.cfg.epochs = 2;
+    t.net.visit_params(|_, name, _, v, _| {
+        if name == "fc.bias" {
+            v[0] = f32::INFINITY;
+        }
+    });
+    let k = Kernels::best();
+    let err = t.run(&k, &AtomicBool::new(false), &mut |_| {}).unwrap_err();
+    assert!(matches!(err, Error::Diverged { epoch: 2, step: 1, .. }), "{err}");
+    assert!(err.to_string().contains("epoch 2, step 1"), "{err}");
+    let after = std::fs::read(dir.path().join("checkpoint.safetensors")).unwrap();
+    assert!(before == after, "the checkpoint was overwritten");
+    let r = Trainer::resume(dir.path(), dir.path(), None, train, Some(test)).unwrap();
+    assert_eq!(r.pos.epoch, 1);
+}
+
+#[test]
+fn truncated_or_foreign_checkpoints_are_clear_errors() {
+    let (train, test) = (data(8, 1), data(3, 2));
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = Trainer::new(net(), config(1), train.clone(), Some(test.clone()), dir.path()).unwrap();
+    t.save_checkpoint().unwrap();
+    let path = dir.path().join("checkpoint.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    for cut in [0, 7, 100, bytes.len() / 2, bytes.len() - 1] {
+        std::fs::write(&path, &bytes[..cut]).unwrap();
+        let err = Trainer::resume(dir.path(), dir.path(), None, train.clone(), Some(test.clone()))
+            .err()
+            .expect("a truncated checkpoint must not load");
+        let msg = err.to_string();
+        assert!(msg.contains("checkpoint.safetensors"), "{msg}");
+        assert!(!msg.contains('\n'), "{msg}");
+    }
+    // A model file is not a training checkpoint.
+    let model_st = dir.path().join("m.safetensors");
+    mobilenet::io::native::save(&t.net.to_checkpoint(), &model_st, None).unwrap();
+    std::fs::copy(&model_st, &path).unwrap();
+    let err = Trainer::resume(dir.path(), Path::new("/nonexistent-out"), None, train, Some(test))
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("not a training checkpoint"), "{err}");
+}
