@@ -11,12 +11,14 @@
 //!   `kh ≡ iy + pt (mod 2)`). Columns come in pairs `(ix, ix + 1)` with `ix + pl` even: `ix`
 //!   takes taps kw = 0, 2 from `dy` columns `o`, `o − 1` (`o = (ix + pl)/2`), `ix + 1` takes
 //!   kw = 1 from `o`. A tile of T pairs loads T + 1 `dy` vectors and 3 weights per row tap for
-//!   3T FMAs and writes 2T outputs. Columns next to the borders (or of the wrong phase at the
-//!   left) go one pixel at a time through the tap lists.
+//!   3T FMAs and writes 2T outputs; the pairs left at a row's end form one tile of 2 or 1
+//!   pairs. Columns next to the borders (or of the wrong phase at the left) go one pixel at a
+//!   time through the tap lists.
 //! - other strides: one pixel at a time through the tap lists.
 //!
 //! **Filter gradient**: channel block outer (nine accumulators per block in registers for all
-//! rows of the call), then output rows, then tiles of T output columns: one `dy` load per
+//! rows of the call), then output rows, then tiles of T = 4 output columns (the row's last
+//! 1…3 columns as one narrower tile): one `dy` load per
 //! output pixel and `(T − 1)·s + 3` input loads per kernel row, each feeding every tap of the
 //! tile that reads it. Tiles whose window leaves the image test rows/columns by flags (a
 //! separate instantiation). The sums are added into `dw` once per block at the end of the call.
@@ -144,10 +146,19 @@ unsafe fn in_row<S: Simd, const T: usize>(p: &InPlan, iy: usize, r: usize) {
         while ix < p.wd {
             if p.s == 2 && (ix + p.pl) % 2 == 0 {
                 let o = (ix + p.pl) / 2;
-                if o >= 1 && o + T <= p.ow && ix + 2 * T <= p.wd {
+                // Pairs whose dy columns o − 1 … o + t − 1 and dx columns ix … ix + 2t − 1
+                // exist: T at a time, then one narrower tile at the row's end.
+                let fit = |t: usize| o >= 1 && o + t <= p.ow && ix + 2 * t <= p.wd;
+                let t = [T, 2, 1].into_iter().find(|&t| t <= T && fit(t));
+                if let Some(t) = t {
                     let d0 = drow.map(|d| d.wrapping_add((o - 1) * c));
-                    pair_tile::<S, T>(&d0[..nrt], &wrow[..nrt], dxr.add(ix * c), c);
-                    ix += 2 * T;
+                    let (d0, wr, out) = (&d0[..nrt], &wrow[..nrt], dxr.add(ix * c));
+                    match t {
+                        1 => pair_tile::<S, 1>(d0, wr, out, c),
+                        2 => pair_tile::<S, 2>(d0, wr, out, c),
+                        _ => pair_tile::<S, T>(d0, wr, out, c),
+                    }
+                    ix += 2 * t;
                     continue;
                 }
             }
@@ -379,9 +390,17 @@ unsafe fn filter_row<S: Simd, const T: usize, const ST: usize, const TAIL: bool>
             filter_tile_at::<S, T, ST, TAIL>(p, xr, vr, rows_ok, dyr, ox, m, acc);
             ox += T;
         }
-        while ox < p.ow {
-            filter_tile_at::<S, 1, 1, TAIL>(p, xr, vr, rows_ok, dyr, ox, m, acc);
-            ox += 1;
+        // One narrower tile for the remaining columns (T = 1 tiles serve any stride).
+        match (p.ow - ox, T) {
+            (0, _) => {}
+            (2, 4) => filter_tile_at::<S, 2, ST, TAIL>(p, xr, vr, rows_ok, dyr, ox, m, acc),
+            (3, 4) => filter_tile_at::<S, 3, ST, TAIL>(p, xr, vr, rows_ok, dyr, ox, m, acc),
+            _ => {
+                while ox < p.ow {
+                    filter_tile_at::<S, 1, 1, TAIL>(p, xr, vr, rows_ok, dyr, ox, m, acc);
+                    ox += 1;
+                }
+            }
         }
     }
 }
