@@ -64,11 +64,63 @@ pub(super) unsafe fn forward<S: Simd>(
         // Tile sizes: accumulators R·T plus nine weights and one input must fit the register
         // file (32 zmm on AVX-512, 16 ymm on AVX2).
         match (S::LANES >= 16, g.stride) {
-            (true, 1) => bands::<S, 2, 4, 1>(&p, rows, vc),
-            (true, 2) => bands::<S, 2, 4, 2>(&p, rows, vc),
-            (false, 1) => bands::<S, 1, 4, 1>(&p, rows, vc),
-            (false, 2) => bands::<S, 1, 3, 2>(&p, rows, vc),
-            _ => bands::<S, 1, 1, 1>(&p, rows, vc),
+            (true, 1) => bands::<S, 2, 4, 1, false>(&p, rows, vc),
+            (true, 2) => bands::<S, 2, 4, 2, false>(&p, rows, vc),
+            (false, 1) => bands::<S, 1, 4, 1, false>(&p, rows, vc),
+            (false, 2) => bands::<S, 1, 3, 2, false>(&p, rows, vc),
+            _ => bands::<S, 1, 1, 1, false>(&p, rows, vc),
+        }
+    }
+}
+
+/// Input gradient at stride 1, dx rows `rows` (overwritten): the forward tiles run over `dy`
+/// with the kernel rotated by 180°, no bias and no clamp.
+/// `dx[iy, ix] = Σ_{kh,kw} dy[iy + pt − kh, ix + pl − kw]·w[kh, kw]` is a correlation of `dy`
+/// (OH × OW) with `w'[a, b] = w[2 − a, 2 − b]` at padding top/left `2 − pt`, `2 − pl` (valid:
+/// `pt, pl < 3`), producing H × W outputs; taps outside `dy` are skipped like padding, so the
+/// bottom/right padding needs no mapping.
+///
+/// # Safety
+/// Must run with `S`'s CPU features enabled. Slice lengths are checked here.
+#[inline(always)]
+pub(super) unsafe fn backward_input_s1<S: Simd>(
+    args: &DwArgs,
+    dy: &[f32],
+    w: &[f32],
+    rows: Range<usize>,
+    dx: &mut [f32],
+) {
+    let g = &args.geom;
+    let c = args.c;
+    args.check_backward_input(dy.len(), w.len(), &rows, dx.len());
+    assert_eq!(g.stride, 1, "dwconv3x3 backward_input_s1: stride");
+    if c == 0 || rows.is_empty() {
+        return;
+    }
+    let p = Plan {
+        x: dy.as_ptr(),
+        w: w.as_ptr(),
+        // Not read when BWD.
+        b: std::ptr::null(),
+        y: dx.as_mut_ptr(),
+        h: g.out_h(),
+        wd: g.out_w(),
+        c,
+        ow: g.in_w,
+        s: 1,
+        pt: 2 - g.pad.top,
+        pl: 2 - g.pad.left,
+        r0: rows.start,
+    };
+    // SAFETY: the caller guarantees S's features; `Plan` describes `dy` (OH, OW, C) as the
+    // input and `dx` (rows.len(), W, C) as the output rows `rows` of an H × W result, checked
+    // above; every `dy` access is range-checked by the tiles exactly as forward's input.
+    unsafe {
+        let vc = VClamp::<S>::new(Clamp::NONE);
+        if S::LANES >= 16 {
+            bands::<S, 2, 4, 1, true>(&p, rows, vc);
+        } else {
+            bands::<S, 1, 4, 1, true>(&p, rows, vc);
         }
     }
 }
@@ -96,7 +148,7 @@ struct Plan {
 /// Output rows `rows` in bands of R rows (remainder: R = 1). `ST` is the stride within a
 /// tile (tiles of one output pixel work for any stride).
 #[inline(always)]
-unsafe fn bands<S: Simd, const R: usize, const T: usize, const ST: usize>(
+unsafe fn bands<S: Simd, const R: usize, const T: usize, const ST: usize, const BWD: bool>(
     p: &Plan,
     rows: Range<usize>,
     vc: VClamp<S>,
@@ -106,11 +158,11 @@ unsafe fn bands<S: Simd, const R: usize, const T: usize, const ST: usize>(
     // SAFETY: forwarded contract of `band`.
     unsafe {
         while oy + R <= rows.end {
-            band::<S, R, T, ST>(p, oy, vc);
+            band::<S, R, T, ST, BWD>(p, oy, vc);
             oy += R;
         }
         while oy < rows.end {
-            band::<S, 1, T, ST>(p, oy, vc);
+            band::<S, 1, T, ST, BWD>(p, oy, vc);
             oy += 1;
         }
     }
@@ -118,7 +170,7 @@ unsafe fn bands<S: Simd, const R: usize, const T: usize, const ST: usize>(
 
 /// Output rows `[oy, oy + R)`, all columns: tiles of T columns, then T = 1 for the rest.
 #[inline(always)]
-unsafe fn band<S: Simd, const R: usize, const T: usize, const ST: usize>(
+unsafe fn band<S: Simd, const R: usize, const T: usize, const ST: usize, const BWD: bool>(
     p: &Plan,
     oy: usize,
     vc: VClamp<S>,
@@ -147,21 +199,21 @@ unsafe fn band<S: Simd, const R: usize, const T: usize, const ST: usize>(
         while ox + T <= p.ow {
             let ix0 = (ox * p.s) as isize - p.pl as isize;
             if rows_ok && ix0 >= 0 && ix0 as usize + nc <= p.wd {
-                tile::<S, R, T, ST, false>(p, &xr, &vr, ix0, &yr, ox, vc);
+                tile::<S, R, T, ST, BWD, false>(p, &xr, &vr, ix0, &yr, ox, vc);
             } else {
-                tile::<S, R, T, ST, true>(p, &xr, &vr, ix0, &yr, ox, vc);
+                tile::<S, R, T, ST, BWD, true>(p, &xr, &vr, ix0, &yr, ox, vc);
             }
             ox += T;
         }
         // One narrower tile for the remaining columns.
         match p.ow - ox {
             0 => {}
-            1 => rem_tile::<S, R, 1, ST>(p, &xr, &vr, rows_ok, &yr, ox, vc),
-            2 => rem_tile::<S, R, 2, ST>(p, &xr, &vr, rows_ok, &yr, ox, vc),
-            3 => rem_tile::<S, R, 3, ST>(p, &xr, &vr, rows_ok, &yr, ox, vc),
+            1 => rem_tile::<S, R, 1, ST, BWD>(p, &xr, &vr, rows_ok, &yr, ox, vc),
+            2 => rem_tile::<S, R, 2, ST, BWD>(p, &xr, &vr, rows_ok, &yr, ox, vc),
+            3 => rem_tile::<S, R, 3, ST, BWD>(p, &xr, &vr, rows_ok, &yr, ox, vc),
             _ => {
                 while ox < p.ow {
-                    rem_tile::<S, R, 1, ST>(p, &xr, &vr, rows_ok, &yr, ox, vc);
+                    rem_tile::<S, R, 1, ST, BWD>(p, &xr, &vr, rows_ok, &yr, ox, vc);
                     ox += 1;
                 }
             }
@@ -171,7 +223,7 @@ unsafe fn band<S: Simd, const R: usize, const T: usize, const ST: usize>(
 
 /// A tile of T columns at `ox` (the row's last columns), checked or not as its window needs.
 #[inline(always)]
-unsafe fn rem_tile<S: Simd, const R: usize, const T: usize, const ST: usize>(
+unsafe fn rem_tile<S: Simd, const R: usize, const T: usize, const ST: usize, const BWD: bool>(
     p: &Plan,
     xr: &[*const f32; MAXR],
     vr: &[bool; MAXR],
@@ -185,9 +237,9 @@ unsafe fn rem_tile<S: Simd, const R: usize, const T: usize, const ST: usize>(
     // SAFETY: forwarded contract of `tile`.
     unsafe {
         if rows_ok && ix0 >= 0 && ix0 as usize + nc <= p.wd {
-            tile::<S, R, T, ST, false>(p, xr, vr, ix0, yr, ox, vc);
+            tile::<S, R, T, ST, BWD, false>(p, xr, vr, ix0, yr, ox, vc);
         } else {
-            tile::<S, R, T, ST, true>(p, xr, vr, ix0, yr, ox, vc);
+            tile::<S, R, T, ST, BWD, true>(p, xr, vr, ix0, yr, ox, vc);
         }
     }
 }
@@ -196,7 +248,14 @@ unsafe fn rem_tile<S: Simd, const R: usize, const T: usize, const ST: usize>(
 /// `CHECK`: skip input rows with `!vr[ir]` and columns outside `[0, W)`; otherwise all are
 /// inside the image.
 #[inline(always)]
-unsafe fn tile<S: Simd, const R: usize, const T: usize, const ST: usize, const CHECK: bool>(
+unsafe fn tile<
+    S: Simd,
+    const R: usize,
+    const T: usize,
+    const ST: usize,
+    const BWD: bool,
+    const CHECK: bool,
+>(
     p: &Plan,
     xr: &[*const f32; MAXR],
     vr: &[bool; MAXR],
@@ -236,11 +295,11 @@ unsafe fn tile<S: Simd, const R: usize, const T: usize, const ST: usize, const C
     unsafe {
         let mut c0 = 0;
         while c0 + S::LANES <= c {
-            step::<S, R, T, ST, CHECK, false>(&t, c0, S::mask(S::LANES), vc);
+            step::<S, R, T, ST, BWD, CHECK, false>(&t, c0, S::mask(S::LANES), vc);
             c0 += S::LANES;
         }
         if c0 < c {
-            step::<S, R, T, ST, CHECK, true>(&t, c0, S::mask(c - c0), vc);
+            step::<S, R, T, ST, BWD, CHECK, true>(&t, c0, S::mask(c - c0), vc);
         }
     }
 }
@@ -263,6 +322,7 @@ unsafe fn step<
     const R: usize,
     const T: usize,
     const ST: usize,
+    const BWD: bool,
     const CHECK: bool,
     const TAIL: bool,
 >(
@@ -276,10 +336,16 @@ unsafe fn step<
     // SAFETY: see `forward`; loads happen only for in-image rows/columns (all of them when
     // !CHECK), channel offsets stay below C (masked tail), outputs are inside y.
     unsafe {
-        let bias = ld::<S, TAIL>(t.b.add(c0), m);
+        // BWD: no bias, the kernel rotated by 180° (tap k reads weight 8 − k).
+        let bias = if BWD {
+            S::splat(0.0)
+        } else {
+            ld::<S, TAIL>(t.b.add(c0), m)
+        };
         let mut wk = [bias; 9];
         for k in 0..9 {
-            wk[k] = ld::<S, TAIL>(t.w.add(k * c + c0), m);
+            let kk = if BWD { 8 - k } else { k };
+            wk[k] = ld::<S, TAIL>(t.w.add(kk * c + c0), m);
         }
         let mut acc = [[bias; T]; R];
         for ir in 0..nr {
@@ -308,7 +374,7 @@ unsafe fn step<
         }
         for r in 0..R {
             for j in 0..T {
-                let v = vc.apply(acc[r][j]);
+                let v = if BWD { acc[r][j] } else { vc.apply(acc[r][j]) };
                 let yp = t.yo[r].add(j * c + c0);
                 if TAIL {
                     S::store_m(yp, m, v);

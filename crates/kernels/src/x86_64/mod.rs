@@ -1,14 +1,17 @@
 //! x86-64 kernels. Nothing here is public: `register` installs safe wrappers into a
 //! [`Kernels`] table only after the CPU reported the features they need.
 //!
-//! Layout: `simd.rs` is the vector-operation trait; `dwconv3x3.rs`, `conv3x3.rs` and
-//! `elementwise.rs` are kernel bodies written once against it; `avx2.rs` and `avx512.rs`
-//! implement the trait and hold the `#[target_feature]` entry points and safe wrappers.
+//! Layout: `simd.rs` is the vector-operation trait; `dwconv3x3.rs`, `dwconv3x3_backward.rs`,
+//! `conv3x3.rs`, `elementwise.rs` and `batch_norm.rs` are kernel bodies written once against
+//! it; `avx2.rs` and `avx512.rs` implement the trait and hold the `#[target_feature]` entry
+//! points and safe wrappers.
 
 mod avx2;
 mod avx512;
+mod batch_norm;
 mod conv3x3;
 mod dwconv3x3;
+mod dwconv3x3_backward;
 mod elementwise;
 mod sgemm_packed;
 mod simd;

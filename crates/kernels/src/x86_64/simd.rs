@@ -31,11 +31,15 @@ pub(super) trait Simd {
     /// `a · b + c`, one rounding.
     unsafe fn fmadd(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
     unsafe fn add(a: Self::V, b: Self::V) -> Self::V;
+    unsafe fn sub(a: Self::V, b: Self::V) -> Self::V;
     unsafe fn mul(a: Self::V, b: Self::V) -> Self::V;
     unsafe fn max(a: Self::V, b: Self::V) -> Self::V;
     unsafe fn min(a: Self::V, b: Self::V) -> Self::V;
     /// Horizontal-free broadcast of one element from memory.
     unsafe fn bcast(p: *const f32) -> Self::V;
+    /// `v` in the lanes where `lo < a < hi` (ordered: a NaN `a` fails), zero elsewhere: the
+    /// clamp's derivative applied to a gradient, as `reference::batch_norm::passes`.
+    unsafe fn gate(v: Self::V, a: Self::V, lo: Self::V, hi: Self::V) -> Self::V;
 }
 
 /// The clamp bounds as vectors, built once per call.
