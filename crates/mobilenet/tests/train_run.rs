@@ -94,12 +94,29 @@ fn resumed_runs_end_bit_identical_to_an_uninterrupted_one() {
     let (train, test) = (data(36, 1), data(9, 2));
     let dir = tempfile::tempdir().unwrap();
     let straight = dir.path().join("straight");
-    let mut a = Trainer::new(net(), config(3), train.clone(), Some(test.clone()), &straight).unwrap();
+    let mut a = Trainer::new(
+        net(),
+        config(3),
+        train.clone(),
+        Some(test.clone()),
+        &straight,
+    )
+    .unwrap();
     assert_eq!(run(&mut a, None), Outcome::Finished);
     let lines = std::fs::read_to_string(straight.join("metrics.jsonl")).unwrap();
     assert_eq!(lines.lines().count(), 3);
-    for key in ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "images_per_sec"] {
-        assert!(lines.contains(&format!("\"{key}\"")), "metrics.jsonl lacks {key}");
+    for key in [
+        "epoch",
+        "train_loss",
+        "train_acc",
+        "test_loss",
+        "test_acc",
+        "images_per_sec",
+    ] {
+        assert!(
+            lines.contains(&format!("\"{key}\"")),
+            "metrics.jsonl lacks {key}"
+        );
     }
     assert!(straight.join("curves.png").exists() && straight.join("model.json").exists());
 
@@ -110,7 +127,10 @@ fn resumed_runs_end_bit_identical_to_an_uninterrupted_one() {
     let mut b = Trainer::resume(&split, &split, None, train.clone(), Some(test.clone())).unwrap();
     assert_eq!((b.pos.epoch, b.pos.step_in_epoch), (1, 0));
     assert_eq!(run(&mut b, None), Outcome::Finished);
-    assert!(weights(&a) == weights(&b), "resumed at an epoch boundary: weights differ");
+    assert!(
+        weights(&a) == weights(&b),
+        "resumed at an epoch boundary: weights differ"
+    );
 
     // Interrupted mid-epoch (step 7 of 5 per epoch: epoch 2, step 2), then resumed.
     let mid = dir.path().join("mid");
@@ -119,7 +139,10 @@ fn resumed_runs_end_bit_identical_to_an_uninterrupted_one() {
     let mut c = Trainer::resume(&mid, &mid, None, train, Some(test)).unwrap();
     assert_eq!(c.pos.epoch, 1);
     assert_eq!(run(&mut c, None), Outcome::Finished);
-    assert!(weights(&a) == weights(&c), "resumed mid-epoch: weights differ");
+    assert!(
+        weights(&a) == weights(&c),
+        "resumed mid-epoch: weights differ"
+    );
     assert_eq!(a.history.len(), c.history.len());
     // The saved model is usable by the inference engine, with the training labels.
     let model = mobilenet::io::load(&mid.join("model.json")).unwrap();
@@ -131,7 +154,14 @@ fn resumed_runs_end_bit_identical_to_an_uninterrupted_one() {
 fn a_non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint() {
     let (train, test) = (data(16, 1), data(6, 2));
     let dir = tempfile::tempdir().unwrap();
-    let mut t = Trainer::new(net(), config(2), train.clone(), Some(test.clone()), dir.path()).unwrap();
+    let mut t = Trainer::new(
+        net(),
+        config(2),
+        train.clone(),
+        Some(test.clone()),
+        dir.path(),
+    )
+    .unwrap();
     t.cfg.epochs = 1;
     assert_eq!(run(&mut t, None), Outcome::Finished);
     let before = std::fs::read(dir.path().join("checkpoint.safetensors")).unwrap();
@@ -143,7 +173,17 @@ fn a_non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint() {
     });
     let k = Kernels::best();
     let err = t.run(&k, &AtomicBool::new(false), &mut |_| {}).unwrap_err();
-    assert!(matches!(err, Error::Diverged { epoch: 2, step: 1, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::Diverged {
+                epoch: 2,
+                step: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("epoch 2, step 1"), "{err}");
     let after = std::fs::read(dir.path().join("checkpoint.safetensors")).unwrap();
     assert!(before == after, "the checkpoint was overwritten");
@@ -155,15 +195,28 @@ fn a_non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint() {
 fn truncated_or_foreign_checkpoints_are_clear_errors() {
     let (train, test) = (data(8, 1), data(3, 2));
     let dir = tempfile::tempdir().unwrap();
-    let mut t = Trainer::new(net(), config(1), train.clone(), Some(test.clone()), dir.path()).unwrap();
+    let mut t = Trainer::new(
+        net(),
+        config(1),
+        train.clone(),
+        Some(test.clone()),
+        dir.path(),
+    )
+    .unwrap();
     t.save_checkpoint().unwrap();
     let path = dir.path().join("checkpoint.safetensors");
     let bytes = std::fs::read(&path).unwrap();
     for cut in [0, 7, 100, bytes.len() / 2, bytes.len() - 1] {
         std::fs::write(&path, &bytes[..cut]).unwrap();
-        let err = Trainer::resume(dir.path(), dir.path(), None, train.clone(), Some(test.clone()))
-            .err()
-            .expect("a truncated checkpoint must not load");
+        let err = Trainer::resume(
+            dir.path(),
+            dir.path(),
+            None,
+            train.clone(),
+            Some(test.clone()),
+        )
+        .err()
+        .expect("a truncated checkpoint must not load");
         let msg = err.to_string();
         assert!(msg.contains("checkpoint.safetensors"), "{msg}");
         assert!(!msg.contains('\n'), "{msg}");
@@ -172,8 +225,17 @@ fn truncated_or_foreign_checkpoints_are_clear_errors() {
     let model_st = dir.path().join("m.safetensors");
     mobilenet::io::native::save(&t.net.to_checkpoint(), &model_st, None).unwrap();
     std::fs::copy(&model_st, &path).unwrap();
-    let err = Trainer::resume(dir.path(), Path::new("/nonexistent-out"), None, train, Some(test))
-        .err()
-        .unwrap();
-    assert!(err.to_string().contains("not a training checkpoint"), "{err}");
+    let err = Trainer::resume(
+        dir.path(),
+        Path::new("/nonexistent-out"),
+        None,
+        train,
+        Some(test),
+    )
+    .err()
+    .unwrap();
+    assert!(
+        err.to_string().contains("not a training checkpoint"),
+        "{err}"
+    );
 }

@@ -150,7 +150,12 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
     let train = open(&data, Split::Train, load_size, a.limit_train)?;
     let test = open(&data, Split::Test, load_size, a.limit_test)?;
     let mut trainer = match &a.resume {
-        Some(dir) => Trainer::resume(dir, &out, a.epochs, train.clone(), Some(test.clone()))?,
+        Some(dir) => {
+            let mut t = Trainer::resume(dir, &out, a.epochs, train.clone(), Some(test.clone()))?;
+            // --max-steps limits one invocation; a resumed run takes this command's value.
+            t.cfg.max_steps = a.max_steps;
+            t
+        }
         None => {
             let net = network(&a, &train)?;
             Trainer::new(
@@ -210,8 +215,10 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
                     m.images_per_sec,
                     m.train_seconds
                 );
-                if !quiet {
+                if show {
                     bar.println(line);
+                } else if !quiet {
+                    eprintln!("{line}");
                 }
             }
         })
