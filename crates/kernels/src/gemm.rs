@@ -278,6 +278,43 @@ pub fn sgemm_tn(
     }
 }
 
+/// Single-threaded `c = a[:, cols]ᵀ · b`: a: (K, M) row-major, b: (K, N), c: (cols.len(), N).
+/// Rows `cols` of the weight gradient `aᵀ · b`, read in place from `a` (no copy).
+pub fn sgemm_tn_cols(
+    cols: std::ops::Range<usize>,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+) {
+    assert!(cols.start <= cols.end && cols.end <= m, "sgemm_tn_cols: cols");
+    assert_eq!(a.len(), k * m, "sgemm_tn_cols: a len");
+    assert_eq!(b.len(), k * n, "sgemm_tn_cols: b len");
+    let w = cols.len();
+    assert_eq!(c.len(), w * n, "sgemm_tn_cols: c len");
+    if w == 0 {
+        return;
+    }
+    // SAFETY: element (i, kk) of the view is a[kk·M + cols.start + i] with i < w, kk < K: within
+    // a's K·M elements since cols.end <= M; b and c as in `sgemm_tn`.
+    unsafe {
+        raw(
+            w,
+            n,
+            k,
+            c.as_mut_ptr(),
+            n,
+            a.as_ptr().add(cols.start),
+            [1, m as isize],
+            b.as_ptr(),
+            [n as isize, 1],
+            false,
+        )
+    }
+}
+
 /// `c (+)= lhs · rhs` with explicit `[row_stride, col_stride]` for lhs (M, K) and rhs (K, N);
 /// c is row-major with row stride `c_rs`.
 ///

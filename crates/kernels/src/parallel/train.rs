@@ -430,18 +430,8 @@ pub fn matmul_tn(
     }
     // Short reduction: each task computes a band of rows of c, i.e. a band of columns of a.
     let rows = GEMM_ROWS_PER_TASK.min(m).max(1).min(m.div_ceil(2).max(1));
-    let part = ws.f32s(m * n);
-    part.par_chunks_mut(rows * n)
-        .enumerate()
-        .for_each(|(t, p)| {
-            let (i0, i1) = (t * rows, ((t + 1) * rows).min(m));
-            // Gather a's columns i0..i1 contiguously: (K, i1 - i0).
-            let w = i1 - i0;
-            let mut at = vec![0.0f32; k * w];
-            for kk in 0..k {
-                at[kk * w..(kk + 1) * w].copy_from_slice(&a[kk * m + i0..kk * m + i1]);
-            }
-            gemm::sgemm_tn(w, n, k, &at, b, p, false);
-        });
-    c.copy_from_slice(part);
+    c.par_chunks_mut(rows * n).enumerate().for_each(|(t, p)| {
+        let (i0, i1) = (t * rows, ((t + 1) * rows).min(m));
+        gemm::sgemm_tn_cols(i0..i1, m, n, k, a, b, p);
+    });
 }
