@@ -289,7 +289,10 @@ pub fn sgemm_tn_cols(
     b: &[f32],
     c: &mut [f32],
 ) {
-    assert!(cols.start <= cols.end && cols.end <= m, "sgemm_tn_cols: cols");
+    assert!(
+        cols.start <= cols.end && cols.end <= m,
+        "sgemm_tn_cols: cols"
+    );
     assert_eq!(a.len(), k * m, "sgemm_tn_cols: a len");
     assert_eq!(b.len(), k * n, "sgemm_tn_cols: b len");
     let w = cols.len();

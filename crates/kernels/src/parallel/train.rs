@@ -125,8 +125,9 @@ pub fn bn_act_backward(
     let rows = rows_per_chunk(c);
     let chunks = m.div_ceil(rows);
     {
-        let part = ws.f64s(chunks * 2 * c);
-        part.fill(0.0);
+        let buf = ws.f64s((chunks + 1) * 2 * c);
+        buf.fill(0.0);
+        let (total, part) = buf.split_at_mut(2 * c);
         part.par_chunks_mut(2 * c)
             .zip(d.par_chunks(rows * c))
             .zip(a.par_chunks(rows * c).zip(z.par_chunks(rows * c)))
@@ -134,7 +135,7 @@ pub fn bn_act_backward(
                 let (sb, sg) = p.split_at_mut(c);
                 (k.bn_act_backward_sums)(dc, ac, zc, stats, clamp, sb, sg);
             });
-        let (mut sb, mut sg) = (vec![0.0f64; c], vec![0.0f64; c]);
+        let (sb, sg) = total.split_at_mut(c);
         for p in part.chunks_exact(2 * c) {
             for ch in 0..c {
                 sb[ch] += p[ch];

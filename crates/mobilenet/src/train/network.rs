@@ -76,6 +76,8 @@ pub struct ConvBn {
     rstd: Vec<f32>,
     scale: Vec<f32>,
     shift: Vec<f32>,
+    /// BatchNorm sums of the last forward, (2·C) f64.
+    sums: Vec<f64>,
 }
 
 impl ConvBn {
@@ -121,8 +123,8 @@ impl ConvBn {
         match mode {
             Mode::Train => {
                 let m = z.len() / c;
-                let (mut sum, mut sumsq) = (vec![0.0f64; c], vec![0.0f64; c]);
-                ops::bn_sums(k, z, &self.running_mean, &mut sum, &mut sumsq, ws);
+                let (sum, sumsq) = self.sums.split_at_mut(c);
+                ops::bn_sums(k, z, &self.running_mean, sum, sumsq, ws);
                 for ch in 0..c {
                     let d = sum[ch] / m as f64;
                     let mean = self.running_mean[ch] as f64 + d;
@@ -322,6 +324,7 @@ impl TrainNet {
                 rstd: vec![0.0; cout],
                 scale: vec![0.0; cout],
                 shift: vec![0.0; cout],
+                sums: vec![0.0; 2 * cout],
             });
         }
         let fc = fc.ok_or_else(|| Error::Config("configuration has no classifier".into()))?;
