@@ -40,7 +40,7 @@ use flatbuffer::{Buf, Table};
 
 pub mod flatbuffer;
 
-mod schema;
+pub mod schema;
 
 /// Reads a TFLite MobileNet v1 model. Labels are left empty.
 pub fn import_tflite(path: &Path) -> Result<Checkpoint> {
