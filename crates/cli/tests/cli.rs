@@ -52,7 +52,10 @@ fn assert_clean_errors(o: &Output, needles: &[&str]) {
     let lines: Vec<&str> = err.trim_end().lines().collect();
     assert_eq!(lines.len(), needles.len(), "not one line each: {err}");
     for (line, needle) in lines.iter().zip(needles) {
-        assert!(line.contains(needle), "error does not name {needle}: {line}");
+        assert!(
+            line.contains(needle),
+            "error does not name {needle}: {line}"
+        );
         for debug in ["ChunkType", " { ", "\"", "\\n", "Some(", "None"] {
             assert!(!line.contains(debug), "{debug:?} in {line}");
         }
@@ -238,9 +241,14 @@ fn bad_models_are_one_line_errors_naming_the_file() {
     let photo = root().join("assets/parrot.jpg");
     let p = photo.to_str().unwrap();
     let missing = tmp("missing.tflite");
-    assert_clean_error(
-        &mobilenet(&["predict", "--model", missing.to_str().unwrap(), p]),
-        "missing.tflite",
+    let o = mobilenet(&["predict", "--model", missing.to_str().unwrap(), p]);
+    assert_clean_error(&o, "missing.tflite");
+    // The cause is said once.
+    assert_eq!(
+        stderr(&o).matches("os error 2").count(),
+        1,
+        "{}",
+        stderr(&o)
     );
     let tfl = std::fs::read(
         root().join("crates/mobilenet/tests/fixtures/mobilenet_v1_0.25_128_quant.tflite"),
@@ -391,8 +399,20 @@ fn a_4096_pixel_model_classifies_a_batch_in_bounded_memory() {
     let o = mobilenet_within(
         3_000_000,
         &[
-            "predict", "--json", "--top", "1", "--threads", "2", "--batch", "16", "--model",
-            &model, p, p, p, p,
+            "predict",
+            "--json",
+            "--top",
+            "1",
+            "--threads",
+            "2",
+            "--batch",
+            "16",
+            "--model",
+            &model,
+            p,
+            p,
+            p,
+            p,
         ],
     );
     assert!(o.status.success(), "{}: {}", o.status, stderr(&o));

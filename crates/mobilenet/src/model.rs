@@ -288,10 +288,7 @@ impl MobileNet {
         for (i, (layer, spec)) in self.body.iter().zip(&self.specs).enumerate() {
             let out_len = n * spec.output.iter().product::<usize>();
             // The first layer reads the caller's input directly.
-            let (x, y) = (
-                if i == 0 { x } else { &a[..cur_len] },
-                &mut b[..out_len],
-            );
+            let (x, y) = (if i == 0 { x } else { &a[..cur_len] }, &mut b[..out_len]);
             match layer {
                 Body::Conv(l) => l.forward(k, n, x, y),
                 Body::Depthwise(l) => l.forward(k, n, x, y),

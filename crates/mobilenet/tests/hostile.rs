@@ -103,7 +103,9 @@ fn a_batch_above_the_memory_limit_gives_the_logits_of_single_images() {
     let len = 64 * 64 * 3;
     let x = Tensor::from_vec(
         [n, 64, 64, 3],
-        (0..n * len).map(|i| ((i % 29) as f32 - 14.0) / 14.0).collect(),
+        (0..n * len)
+            .map(|i| ((i % 29) as f32 - 14.0) / 14.0)
+            .collect(),
     );
     let mut profile = Vec::new();
     let k = mobilenet_kernels::kernels();
@@ -188,7 +190,10 @@ fn decoder_messages_are_plain_lines() {
         (images::jpeg_with_bad_app0(), "app0.jpg"),
     ] {
         let err = decode_rgb(&bytes, Path::new(name)).unwrap_err().to_string();
-        assert!(err.starts_with(&format!("{name}: not a readable image: ")), "{err}");
+        assert!(
+            err.starts_with(&format!("{name}: not a readable image: ")),
+            "{err}"
+        );
         for debug in ["ChunkType", "{", "\"", "\\n", "\n"] {
             assert!(!err.contains(debug), "{debug:?} in {err}");
         }

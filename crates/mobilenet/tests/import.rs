@@ -438,7 +438,10 @@ fn graphdef_with_huge_dimensions_is_an_invalid_configuration() {
             "width multiplier 34359740000 is outside (0, 4]",
         ),
         (
-            graph_with_shape("MobilenetV1/Logits/Conv2d_1c_1x1/weights", &[1, 1, 256, huge]),
+            graph_with_shape(
+                "MobilenetV1/Logits/Conv2d_1c_1x1/weights",
+                &[1, 1, 256, huge],
+            ),
             "1099511627776 classes is out of range 1..=1000000",
         ),
     ];
@@ -446,7 +449,10 @@ fn graphdef_with_huge_dimensions_is_an_invalid_configuration() {
     for (bytes, what) in cases {
         let e = import_graphdef_bytes(&bytes, path).unwrap_err();
         assert!(matches!(e, Error::InvalidConfig { .. }), "{e:?}");
-        assert_eq!(e.to_string(), format!("huge.pb: invalid configuration: {what}"));
+        assert_eq!(
+            e.to_string(),
+            format!("huge.pb: invalid configuration: {what}")
+        );
     }
     let mut graph = synthetic_graph(&MobileNetConfig::v1(0.25, 128, 11));
     if let Some(Value::Shape(s)) = &mut graph.node[0].attr.get_mut("shape").unwrap().value {

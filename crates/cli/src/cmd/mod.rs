@@ -101,7 +101,9 @@ pub fn load_model(run: &RunArgs) -> Result<(Checkpoint, PathBuf)> {
 pub fn select_isa(isa: Option<&str>) -> Result<&'static Kernels> {
     let chosen = match isa {
         Some(name) => Some(Isa::parse_supported(name).map_err(|e| anyhow!("--isa {name}: {e}"))?),
-        None => mobilenet_kernels::dispatch::env_isa().map_err(|e| anyhow!("MOBILENET_ISA: {e}"))?,
+        None => {
+            mobilenet_kernels::dispatch::env_isa().map_err(|e| anyhow!("MOBILENET_ISA: {e}"))?
+        }
     };
     if let Some(isa) = chosen {
         mobilenet_kernels::dispatch::select_isa(isa);

@@ -164,7 +164,8 @@ fn parse_meta(json: &[u8], path: &Path) -> Result<Meta> {
 /// Checks a safetensors header's framing and data offsets against the file's length, and
 /// returns the metadata [`save`] embeds, if any.
 fn check_header(bytes: &[u8], path: &Path) -> Result<Option<String>> {
-    let corrupt = |what: String| Error::corrupt(path, format!("not a valid safetensors file: {what}"));
+    let corrupt =
+        |what: String| Error::corrupt(path, format!("not a valid safetensors file: {what}"));
     let len = bytes.len();
     let Some(n) = bytes.get(..8) else {
         return Err(corrupt(format!(

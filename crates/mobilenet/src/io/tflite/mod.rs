@@ -327,9 +327,7 @@ impl<'a> Model<'a> {
         config.activation = self.activation(stem)?;
         config.normalization = self.normalization(input)?;
         // Before expanding it: the ranges are what keeps `layers()` from overflowing.
-        config
-            .validate()
-            .map_err(|e| e.in_file(self.buf.path))?;
+        config.validate().map_err(|e| e.in_file(self.buf.path))?;
 
         // The file's layer kinds must be MobileNet v1's, in order.
         let kinds: Vec<LayerKind> = config
