@@ -362,7 +362,7 @@ fn hostile_model_files_are_one_line_errors_naming_the_file() {
         (
             "offsets.safetensors",
             models::safetensors_with_offsets_near_2_pow_64(),
-            "outside the 8 bytes of data",
+            "not a range in the 8 bytes of data",
         ),
     ];
     for (name, bytes, what) in cases {

@@ -142,7 +142,7 @@ fn safetensors_offsets_near_2_pow_64_are_corrupt() {
         .to_string();
     assert!(
         err.starts_with("offsets.safetensors: not a valid safetensors file: tensor `t")
-            && err.ends_with("outside the 8 bytes of data"),
+            && err.ends_with("not a range in the 8 bytes of data"),
         "{err}"
     );
 }

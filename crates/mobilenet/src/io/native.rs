@@ -195,12 +195,15 @@ fn check_header(bytes: &[u8], path: &Path) -> Result<Option<String>> {
             o.len() == 2 && o.iter().all(|v| v.as_u64().is_some_and(|v| v <= data_len))
         });
         if !ok {
-            let shown = offsets.map_or("none".into(), |o| {
-                let o: Vec<String> = o.iter().map(|v| v.to_string()).collect();
-                format!("[{}]", o.join(", "))
-            });
+            let what = match offsets {
+                None => "no data offsets".to_string(),
+                Some(o) => {
+                    let o: Vec<String> = o.iter().map(|v| v.to_string()).collect();
+                    format!("data offsets [{}]", o.join(", "))
+                }
+            };
             return Err(corrupt(format!(
-                "tensor `{name}` has data offsets {shown}, outside the {data_len} bytes of data"
+                "tensor `{name}` has {what}, not a range in the {data_len} bytes of data"
             )));
         }
     }
