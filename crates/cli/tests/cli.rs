@@ -1,6 +1,11 @@
 //! The command-line contract: subcommand names, flags, JSON keys, exit codes, and one-line
 //! errors that name the file for bad input (never a panic).
 
+#[path = "../../mobilenet/tests/common/images.rs"]
+mod images;
+#[path = "../../mobilenet/tests/common/models.rs"]
+mod models;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -31,17 +36,37 @@ fn tmp(name: &str) -> PathBuf {
     dir.join(name)
 }
 
-/// Bad input: non-zero exit, one line on stderr naming `needle`, no panic.
+/// Bad input: exit code 1 (not 101 or a signal), one line on stderr naming `needle`, no panic.
 #[track_caller]
 fn assert_clean_error(o: &Output, needle: &str) {
+    assert_clean_errors(o, &[needle]);
+}
+
+/// Bad inputs: exit code 1, one stderr line per `needles` entry naming it, in order, each a
+/// plain sentence (no debug formatting), no panic.
+#[track_caller]
+fn assert_clean_errors(o: &Output, needles: &[&str]) {
     let err = stderr(o);
-    assert!(
-        !o.status.success(),
-        "exit code 0 for bad input; stderr: {err}"
-    );
+    assert_eq!(o.status.code(), Some(1), "exit status {}: {err}", o.status);
     assert!(!err.contains("panicked"), "panic: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
-    assert!(err.contains(needle), "error does not name {needle}: {err}");
+    let lines: Vec<&str> = err.trim_end().lines().collect();
+    assert_eq!(lines.len(), needles.len(), "not one line each: {err}");
+    for (line, needle) in lines.iter().zip(needles) {
+        assert!(
+            line.contains(needle),
+            "error does not name {needle}: {line}"
+        );
+        for debug in ["ChunkType", " { ", "\"", "\\n", "Some(", "None"] {
+            assert!(!line.contains(debug), "{debug:?} in {line}");
+        }
+    }
+}
+
+/// Writes `bytes` to a temporary file called `name` and returns its path as a string.
+fn write_tmp(name: &str, bytes: &[u8]) -> String {
+    let path = tmp(name);
+    std::fs::write(&path, bytes).unwrap();
+    path.to_str().unwrap().to_string()
 }
 
 #[test]
@@ -216,9 +241,14 @@ fn bad_models_are_one_line_errors_naming_the_file() {
     let photo = root().join("assets/parrot.jpg");
     let p = photo.to_str().unwrap();
     let missing = tmp("missing.tflite");
-    assert_clean_error(
-        &mobilenet(&["predict", "--model", missing.to_str().unwrap(), p]),
-        "missing.tflite",
+    let o = mobilenet(&["predict", "--model", missing.to_str().unwrap(), p]);
+    assert_clean_error(&o, "missing.tflite");
+    // The cause is said once.
+    assert_eq!(
+        stderr(&o).matches("os error 2").count(),
+        1,
+        "{}",
+        stderr(&o)
     );
     let tfl = std::fs::read(
         root().join("crates/mobilenet/tests/fixtures/mobilenet_v1_0.25_128_quant.tflite"),
@@ -264,13 +294,177 @@ fn bad_models_are_one_line_errors_naming_the_file() {
         "small.safetensors",
     );
     std::fs::write(&st, &bytes).unwrap();
+    // The JSON no longer says what the safetensors file embeds.
     let cfg = std::fs::read_to_string(&json)
         .unwrap()
         .replace("\"width\": 0.25", "\"width\": 0.5");
     std::fs::write(&json, cfg).unwrap();
     let o = mobilenet(&["predict", "--model", st.to_str().unwrap(), p]);
-    assert_clean_error(&o, "small.safetensors");
-    assert!(stderr(&o).contains("shape"), "{}", stderr(&o));
+    assert_clean_error(&o, "small.json: does not match");
+    assert!(stderr(&o).contains("small.safetensors"), "{}", stderr(&o));
+}
+
+#[test]
+fn bad_images_among_good_ones_are_reported_and_the_good_ones_classified() {
+    // The first used to panic inside `png` on a decode thread and end the process with 101.
+    let palette = write_tmp("palette.png", &images::png_with_short_palette());
+    let idat = write_tmp("idat_first.png", &images::png_with_idat_first());
+    let app0 = write_tmp("app0.jpg", &images::jpeg_with_bad_app0());
+    let good = root().join("assets/parrot.jpg");
+    let good = good.to_str().unwrap();
+    let o = mobilenet(&[
+        "predict", "--json", "--top", "1", &palette, good, &idat, &app0, good,
+    ]);
+    assert_clean_errors(
+        &o,
+        &[
+            "palette.png: not a readable image: PNG palette (PLTE chunk) of 5 bytes",
+            "idat_first.png: not a readable image: Format error decoding Png: IDAT chunk appeared \
+             before IHDR chunk",
+            "app0.jpg: not a readable image: Format error decoding Jpeg: Found a marker with \
+             invalid length:1",
+        ],
+    );
+    assert_eq!(stdout(&o).matches("macaw").count(), 2, "{}", stdout(&o));
+}
+
+#[test]
+fn hostile_model_files_are_one_line_errors_naming_the_file() {
+    let photo = root().join("assets/parrot.jpg");
+    let p = photo.to_str().unwrap();
+    let m = i32::MAX;
+    let cases = [
+        (
+            "zero_classes.tflite",
+            models::tflite_with_zero_classes(),
+            "invalid configuration: 0 classes",
+        ),
+        (
+            "zero_input.tflite",
+            models::tflite_with_shape(&[1, 128, 128, 3], &[1, 0, 0, 3]),
+            "invalid configuration: resolution 0 is below 32",
+        ),
+        (
+            "huge_input.tflite",
+            models::tflite_with_shape(&[1, 128, 128, 3], &[1, m, m, 3]),
+            "invalid configuration: resolution 2147483647 is above 4096",
+        ),
+        (
+            "huge_stem.tflite",
+            models::tflite_with_shape(&[8, 3, 3, 3], &[m, 3, 3, 3]),
+            "invalid configuration: width multiplier",
+        ),
+        (
+            "relu.tflite",
+            models::tflite_with_depthwise_activation(1, 1),
+            "fused activation RELU, the network uses RELU6 there",
+        ),
+        (
+            "offsets.safetensors",
+            models::safetensors_with_offsets_near_2_pow_64(),
+            "not a range in the 8 bytes of data",
+        ),
+    ];
+    for (name, bytes, what) in cases {
+        let model = write_tmp(name, &bytes);
+        let o = mobilenet(&["predict", "--model", &model, p]);
+        assert_clean_error(&o, &format!("{name}: "));
+        assert!(stderr(&o).contains(what), "{name}: {}", stderr(&o));
+    }
+}
+
+/// Runs `mobilenet args` with its address space limited to `kib` KiB (`ulimit -v`).
+#[cfg(target_os = "linux")]
+fn mobilenet_within(kib: u64, args: &[&str]) -> Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -v {kib} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_mobilenet"))
+        .args(args)
+        .output()
+        .expect("sh runs")
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_4096_pixel_model_classifies_a_batch_in_bounded_memory() {
+    // A batch of 4 used to take 2 GiB of activations and 1.6 GB of inputs at once, and abort
+    // under this limit; in passes of 2 (the 1 GiB limit) it peaks below 2 GB.
+    let model = write_tmp(
+        "big_input.tflite",
+        &models::tflite_with_shape(&[1, 128, 128, 3], &[1, 4096, 4096, 3]),
+    );
+    let photo = root().join("assets/parrot.jpg");
+    let p = photo.to_str().unwrap();
+    let o = mobilenet_within(
+        3_000_000,
+        &[
+            "predict",
+            "--json",
+            "--top",
+            "1",
+            "--threads",
+            "2",
+            "--batch",
+            "16",
+            "--model",
+            &model,
+            p,
+            p,
+            p,
+            p,
+        ],
+    );
+    assert!(o.status.success(), "{}: {}", o.status, stderr(&o));
+    assert_eq!(stdout(&o).lines().count(), 4);
+}
+
+#[test]
+fn a_model_of_which_one_image_exceeds_the_memory_limit_is_an_error() {
+    let config = mobilenet::MobileNetConfig::v1(1.0, 4096, 10);
+    let ckpt = mobilenet::Checkpoint {
+        weights: mobilenet::Weights::random(&config, 1),
+        config,
+        labels: vec![],
+    };
+    let path = tmp("huge_activations.safetensors");
+    mobilenet::io::native::save(&ckpt, &path, None).unwrap();
+    let photo = root().join("assets/parrot.jpg");
+    let o = mobilenet(&[
+        "predict",
+        "--model",
+        path.to_str().unwrap(),
+        photo.to_str().unwrap(),
+    ]);
+    assert_clean_error(
+        &o,
+        "huge_activations.safetensors: one image needs 2.0 GiB of activations, more than the \
+         working-memory limit of 1.0 GiB",
+    );
+}
+
+#[test]
+fn a_mobilenet_isa_the_cpu_cannot_use_is_an_error() {
+    let photo = root().join("assets/parrot.jpg");
+    let run = |isa: &str| {
+        Command::new(env!("CARGO_BIN_EXE_mobilenet"))
+            .args(["predict", photo.to_str().unwrap()])
+            .env("MOBILENET_ISA", isa)
+            .output()
+            .unwrap()
+    };
+    assert_clean_error(
+        &run("avx5"),
+        "MOBILENET_ISA: unknown instruction set `avx5` (known: reference, avx2, avx512)",
+    );
+    for isa in mobilenet_kernels::Isa::ALL {
+        let o = run(isa.name());
+        if isa.is_supported() {
+            assert!(o.status.success(), "{isa}: {}", stderr(&o));
+        } else {
+            assert_clean_error(&o, &format!("MOBILENET_ISA: this CPU does not run {isa}"));
+        }
+    }
 }
 
 #[test]
@@ -295,7 +489,7 @@ fn bench_json_has_latency_and_per_layer_rows() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = mobilenet(&["bench", "--isa", "z80"]);
-    assert_clean_error(&o, "z80");
+    assert_clean_error(&o, "--isa z80: unknown instruction set `z80`");
 }
 
 #[test]

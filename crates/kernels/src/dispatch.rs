@@ -2,8 +2,10 @@
 //! and then overwritten by each instruction set the CPU runs. Built once, read on every call.
 //!
 //! `MOBILENET_ISA=reference|avx2|avx512` picks a table for the whole process (tests, benches,
-//! bisecting a numerical difference). Asking for an ISA the CPU lacks falls back to the best
-//! available one — it never installs code the CPU cannot run; [`Kernels::for_isa`] returns `None`.
+//! bisecting a numerical difference). It never installs code the CPU cannot run
+//! ([`Kernels::for_isa`] returns `None`): [`Kernels::best`] cannot fail, so it falls back to the
+//! best available table when the variable names no ISA or one the CPU lacks, and callers that
+//! can report errors check [`env_isa`] first (the CLI does; so do the tests' kernel tables).
 
 use std::fmt;
 use std::ops::Range;
@@ -79,6 +81,63 @@ impl Isa {
         *Isa::available()
             .last()
             .expect("reference is always available")
+    }
+}
+
+/// Why an ISA name cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IsaError {
+    /// The name is none of [`Isa::ALL`].
+    Unknown(String),
+    /// This CPU does not run it.
+    Unsupported(Isa),
+}
+
+impl fmt::Display for IsaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IsaError::Unknown(name) => {
+                let known: Vec<&str> = Isa::ALL.iter().map(|i| i.name()).collect();
+                write!(
+                    f,
+                    "unknown instruction set `{name}` (known: {})",
+                    known.join(", ")
+                )
+            }
+            IsaError::Unsupported(isa) => {
+                let have: Vec<&str> = Isa::available().iter().map(|i| i.name()).collect();
+                write!(
+                    f,
+                    "this CPU does not run {isa} (it runs: {})",
+                    have.join(", ")
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for IsaError {}
+
+impl Isa {
+    /// The ISA called `name`, if this CPU runs it.
+    pub fn parse_supported(name: &str) -> Result<Isa, IsaError> {
+        let isa = Isa::from_name(name.trim()).ok_or_else(|| IsaError::Unknown(name.into()))?;
+        if isa.is_supported() {
+            Ok(isa)
+        } else {
+            Err(IsaError::Unsupported(isa))
+        }
+    }
+}
+
+/// The ISA that `MOBILENET_ISA` asks for: `Ok(None)` if it is unset or empty.
+pub fn env_isa() -> Result<Option<Isa>, IsaError> {
+    match std::env::var("MOBILENET_ISA") {
+        Ok(name) if !name.trim().is_empty() => Isa::parse_supported(&name).map(Some),
+        Ok(_) | Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(name)) => {
+            Err(IsaError::Unknown(name.to_string_lossy().into_owned()))
+        }
     }
 }
 
@@ -213,13 +272,10 @@ impl Kernels {
         Some(k)
     }
 
-    /// The best table for this CPU, honouring `MOBILENET_ISA` when it names a supported ISA.
+    /// The best table for this CPU, honouring `MOBILENET_ISA` when it names a supported ISA
+    /// (see [`env_isa`] for the error when it does not).
     pub fn best() -> Kernels {
-        let isa = std::env::var("MOBILENET_ISA")
-            .ok()
-            .and_then(|s| Isa::from_name(&s))
-            .filter(|isa| isa.is_supported())
-            .unwrap_or_else(Isa::detect);
+        let isa = env_isa().ok().flatten().unwrap_or_else(Isa::detect);
         Kernels::for_isa(isa).expect("a detected ISA is supported")
     }
 }

@@ -32,7 +32,8 @@ impl Padding4 {
     pub fn tf_same(in_h: usize, in_w: usize, stride: usize) -> Self {
         let total = |n: usize| {
             let out = n.div_ceil(stride);
-            ((out - 1) * stride + 3).saturating_sub(n)
+            // Saturating: an empty input (n = 0, which `validate` rejects) must not underflow.
+            (out.saturating_sub(1) * stride + 3).saturating_sub(n)
         };
         let (th, tw) = (total(in_h), total(in_w));
         Padding4 {

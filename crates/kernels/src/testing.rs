@@ -80,7 +80,11 @@ fn check_close(what: &str, got: &[f32], want: &[f32], tol: Tol, at: &dyn Fn(usiz
 /// against the reference. Prints `skipping <isa>: not detected` for the others, and panics if
 /// the environment variable `MOBILENET_REQUIRE_ISA` (comma-separated ISA names, as CI sets it)
 /// names one that is not available, so a CI machine cannot silently skip the code under test.
+/// A `MOBILENET_ISA` that names no supported ISA panics too.
 pub fn kernel_tables() -> Vec<Kernels> {
+    if let Err(e) = crate::dispatch::env_isa() {
+        panic!("MOBILENET_ISA: {e}");
+    }
     let required: Vec<String> = std::env::var("MOBILENET_REQUIRE_ISA")
         .unwrap_or_default()
         .split(',')

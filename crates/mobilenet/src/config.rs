@@ -175,6 +175,10 @@ fn default_true() -> bool {
     true
 }
 
+/// Most parameters (weights, biases and BatchNorm statistics) a configuration may have: 400 MB
+/// of f32. The largest network of the paper's range (α = 4, 1001 classes) has 71 million.
+pub const MAX_PARAMS: u64 = 100_000_000;
+
 /// Everything that defines a MobileNet v1 network. Plain data; [`MobileNetConfig::validate`]
 /// checks ranges and [`MobileNetConfig::layers`] expands it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -238,7 +242,8 @@ impl MobileNetConfig {
         }
     }
 
-    /// Checks every field's range.
+    /// Checks every field's range and the parameter count. Run it before [`Self::layers`] or
+    /// [`Self::param_shapes`] on a configuration read from a file: they assume valid ranges.
     pub fn validate(&self) -> Result<()> {
         if !(self.width > 0.0 && self.width <= 4.0) {
             return Err(Error::Config(format!(
@@ -273,7 +278,20 @@ impl MobileNetConfig {
         let n = self.normalization;
         if !(n.mean.is_finite() && n.std.is_finite() && n.std != 0.0) {
             return Err(Error::Config(format!(
-                "input normalization {n:?} is not usable"
+                "input normalization (x - {}) / {} is not usable: the mean and the std must be \
+                 finite and the std non-zero",
+                n.mean, n.std
+            )));
+        }
+        // Ranges checked: the expansion cannot overflow now.
+        let params: u64 = self
+            .layers()
+            .iter()
+            .map(|l| (l.params() + l.bn_running_stats()) as u64)
+            .sum();
+        if params > MAX_PARAMS {
+            return Err(Error::Config(format!(
+                "{params} parameters, more than the {MAX_PARAMS} this engine loads"
             )));
         }
         Ok(())
@@ -350,7 +368,7 @@ impl MobileNetConfig {
             weights: c * self.classes,
             bias: self.classes,
             batch_norm: false,
-            macs: (c * self.classes) as u64,
+            macs: c as u64 * self.classes as u64,
         });
         out.push(LayerSpec {
             name: "softmax".into(),
@@ -475,7 +493,7 @@ impl LayerSpec {
             weights: 9 * cin * cout,
             bias: if cfg.batch_norm { 0 } else { cout },
             batch_norm: cfg.batch_norm,
-            macs: (oh * ow * 9 * cin * cout) as u64,
+            macs: (oh * ow) as u64 * 9 * cin as u64 * cout as u64,
         }
     }
 
@@ -493,7 +511,7 @@ impl LayerSpec {
             weights: 9 * c,
             bias: if cfg.batch_norm { 0 } else { c },
             batch_norm: cfg.batch_norm,
-            macs: (oh * ow * 9 * c) as u64,
+            macs: (oh * ow) as u64 * 9 * c as u64,
         }
     }
 
@@ -509,7 +527,7 @@ impl LayerSpec {
             weights: cin * cout,
             bias: if cfg.batch_norm { 0 } else { cout },
             batch_norm: cfg.batch_norm,
-            macs: (h * w * cin * cout) as u64,
+            macs: (h * w) as u64 * cin as u64 * cout as u64,
         }
     }
 

@@ -44,7 +44,8 @@ pub enum Error {
     #[error("{}: not a readable image: {reason}", path.display())]
     Image { path: PathBuf, reason: String },
 
-    /// A configuration value is out of range.
+    /// A configuration value is out of range (from flags or a caller, not from a file; see
+    /// [`Error::InvalidConfig`] for a file's).
     #[error("invalid configuration: {0}")]
     Config(String),
 
@@ -60,6 +61,23 @@ pub enum Error {
         step: usize,
         loss: f64,
     },
+
+    /// A model file declares a configuration that is out of range.
+    #[error("{}: invalid configuration: {what}", path.display())]
+    InvalidConfig { path: PathBuf, what: String },
+
+    /// A model needs more working memory for one image than the limit allows.
+    #[error(
+        "{}: one image needs {} of activations, more than the working-memory limit of {}",
+        path.display(),
+        bytes(*needed),
+        bytes(*limit)
+    )]
+    TooLarge {
+        path: PathBuf,
+        needed: u64,
+        limit: u64,
+    },
 }
 
 /// `Result` with the engine's [`Error`].
@@ -73,10 +91,38 @@ impl Error {
         }
     }
 
+    /// The error with the file it concerns: a [`Error::Config`] becomes an
+    /// [`Error::InvalidConfig`] naming `path`; other variants name their file already.
+    pub fn in_file(self, path: impl Into<PathBuf>) -> Error {
+        match self {
+            Error::Config(what) => Error::InvalidConfig {
+                path: path.into(),
+                what,
+            },
+            other => other,
+        }
+    }
+
     pub(crate) fn corrupt(path: impl Into<PathBuf>, what: impl Into<String>) -> Error {
         Error::Corrupt {
             path: path.into(),
             what: what.into(),
         }
+    }
+}
+
+/// 1536 → "1.5 KiB": a byte count for messages.
+pub(crate) fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} bytes")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
     }
 }

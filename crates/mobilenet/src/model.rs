@@ -1,8 +1,12 @@
 //! The inference network: built from a [`Checkpoint`] by walking the configuration's
 //! [`LayerSpec`]s, folding each BatchNorm into its convolution. `forward` is a straight line
 //! through the layers with two ping-pong buffers.
+//!
+//! Working memory is bounded: those buffers may take at most [`MobileNet::memory_limit`] bytes
+//! ([`DEFAULT_MEMORY_LIMIT`] unless set), so a batch larger than [`MobileNet::max_batch`] runs
+//! as several passes, and a model of which not even one image fits is an [`Error::TooLarge`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use mobilenet_kernels::{ConvArgs, DwArgs, Kernels};
@@ -32,7 +36,13 @@ pub struct MobileNet {
     fc: Linear,
     labels: Vec<String>,
     scratch: Scratch,
+    /// Where the checkpoint came from, for error messages.
+    source: PathBuf,
+    memory_limit: u64,
 }
+
+/// The default bound on one forward pass's activation buffers: 1 GiB.
+pub const DEFAULT_MEMORY_LIMIT: u64 = 1 << 30;
 
 /// Activation buffers kept between forward passes. Concurrent callers each get their own
 /// (a caller that finds none allocates); a clone of the model starts with none.
@@ -81,7 +91,7 @@ impl MobileNet {
             let cout = spec.output[2];
             match spec.kind {
                 LayerKind::Stem | LayerKind::Conv => {
-                    let (weight, bias) = folded(w, &config, spec)?;
+                    let (weight, bias) = folded(w, &config, spec, source)?;
                     let args = ConvArgs {
                         geom: spec.geometry(),
                         cin,
@@ -95,7 +105,7 @@ impl MobileNet {
                     }));
                 }
                 LayerKind::Depthwise => {
-                    let (weight, bias) = folded(w, &config, spec)?;
+                    let (weight, bias) = folded(w, &config, spec, source)?;
                     let args = DwArgs {
                         geom: spec.geometry(),
                         c: cin,
@@ -108,20 +118,23 @@ impl MobileNet {
                     }));
                 }
                 LayerKind::Pointwise => {
-                    let (weight, bias) = folded(w, &config, spec)?;
+                    let (weight, bias) = folded(w, &config, spec, source)?;
                     body.push(Body::Pointwise(Pointwise::new(
                         cin, cout, &weight, bias, clamp,
                     )));
                 }
                 LayerKind::Fc => {
-                    let weight = param(w, &format!("{}.weight", spec.name))?;
-                    let bias = param(w, &format!("{}.bias", spec.name))?.to_vec();
+                    let weight = param(w, &format!("{}.weight", spec.name), source)?;
+                    let bias = param(w, &format!("{}.bias", spec.name), source)?.to_vec();
                     fc = Some(Linear::new(cin, cout, weight, bias));
                 }
                 LayerKind::AvgPool | LayerKind::Softmax => {}
             }
         }
-        let fc = fc.ok_or_else(|| Error::Config("configuration has no classifier".into()))?;
+        let fc = fc.ok_or_else(|| Error::MissingParam {
+            path: source.into(),
+            name: "fc.weight".into(),
+        })?;
         Ok(MobileNet {
             config,
             specs,
@@ -129,7 +142,48 @@ impl MobileNet {
             fc,
             labels: ckpt.labels.clone(),
             scratch: Scratch::default(),
+            source: source.into(),
+            memory_limit: DEFAULT_MEMORY_LIMIT,
         })
+    }
+
+    /// The bound on one forward pass's activation buffers, in bytes.
+    pub fn memory_limit(&self) -> u64 {
+        self.memory_limit
+    }
+
+    /// Sets [`Self::memory_limit`].
+    pub fn set_memory_limit(&mut self, bytes: u64) {
+        self.memory_limit = bytes;
+    }
+
+    /// f32 values of the largest layer output of one image: each ping-pong buffer holds that
+    /// many per image.
+    fn activation_len(&self) -> usize {
+        self.specs
+            .iter()
+            .map(|s| s.output.iter().product::<usize>())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Bytes of activation buffers one image needs.
+    pub fn activation_bytes_per_image(&self) -> u64 {
+        2 * self.activation_len() as u64 * std::mem::size_of::<f32>() as u64
+    }
+
+    /// The most images one pass computes under the memory limit (larger batches are split);
+    /// [`Error::TooLarge`] if not even one image fits.
+    pub fn max_batch(&self) -> Result<usize> {
+        let per_image = self.activation_bytes_per_image().max(1);
+        match self.memory_limit / per_image {
+            0 => Err(Error::TooLarge {
+                path: self.source.clone(),
+                needed: per_image,
+                limit: self.memory_limit,
+            }),
+            n => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+        }
     }
 
     pub fn config(&self) -> &MobileNetConfig {
@@ -173,7 +227,8 @@ impl MobileNet {
         self.forward_with(k, x, Some(profile))
     }
 
-    /// Logits computed with the kernel table `k`.
+    /// Logits computed with the kernel table `k`, [`Self::max_batch`] images per pass. With a
+    /// `profile`, each layer's times of all passes are summed into one entry.
     pub fn forward_with(
         &self,
         k: &Kernels,
@@ -188,12 +243,35 @@ impl MobileNet {
                 got: x.shape,
             });
         }
-        let max_len = n * self
-            .specs
-            .iter()
-            .map(|s| s.output.iter().product::<usize>())
-            .max()
-            .unwrap_or(0);
+        let per_pass = self.max_batch()?.min(n);
+        let mut logits = Vec::with_capacity(n * self.fc.cout());
+        let start = profile.as_deref().map_or(0, Vec::len);
+        for (i, x) in x.data.chunks(per_pass * h * w * c).enumerate() {
+            let mut times = Profile::new();
+            let m = x.len() / (h * w * c);
+            logits.extend(self.forward_pass(k, m, x, profile.is_some().then_some(&mut times)));
+            if let Some(p) = profile.as_deref_mut() {
+                if i == 0 {
+                    p.extend(times);
+                } else {
+                    for (acc, (_, d)) in p[start..].iter_mut().zip(times) {
+                        acc.1 += d;
+                    }
+                }
+            }
+        }
+        Ok(logits)
+    }
+
+    /// One pass over `n` images `x` (checked by the caller to fit the memory limit).
+    fn forward_pass(
+        &self,
+        k: &Kernels,
+        n: usize,
+        x: &[f32],
+        mut profile: Option<&mut Profile>,
+    ) -> Vec<f32> {
+        let max_len = n * self.activation_len();
         // Two ping-pong activation buffers, reused across calls (no zeroing, no page faults).
         let (mut a, mut b) = self.scratch.take();
         a.resize(max_len, 0.0);
@@ -210,10 +288,7 @@ impl MobileNet {
         for (i, (layer, spec)) in self.body.iter().zip(&self.specs).enumerate() {
             let out_len = n * spec.output.iter().product::<usize>();
             // The first layer reads the caller's input directly.
-            let (x, y) = (
-                if i == 0 { &x.data[..] } else { &a[..cur_len] },
-                &mut b[..out_len],
-            );
+            let (x, y) = (if i == 0 { x } else { &a[..cur_len] }, &mut b[..out_len]);
             match layer {
                 Body::Conv(l) => l.forward(k, n, x, y),
                 Body::Depthwise(l) => l.forward(k, n, x, y),
@@ -231,30 +306,39 @@ impl MobileNet {
         self.fc.forward(k, n, &pooled, &mut logits);
         mark("fc", &mut t);
         self.scratch.put((a, b));
-        Ok(logits)
+        logits
     }
 }
 
 /// A checked parameter's data (the checkpoint was validated against the config already).
-fn param<'a>(w: &'a Weights, name: &str) -> Result<&'a [f32]> {
+fn param<'a>(w: &'a Weights, name: &str, source: &Path) -> Result<&'a [f32]> {
     w.get(name)
         .map(|p| p.data.as_slice())
-        .ok_or_else(|| Error::Config(format!("missing parameter `{name}`")))
+        .ok_or_else(|| Error::MissingParam {
+            path: source.into(),
+            name: name.into(),
+        })
 }
 
 /// The layer's weight with its BatchNorm folded in, and the resulting bias; or the weight and
 /// the stored bias of a folded (`batch_norm: false`) checkpoint.
-fn folded(w: &Weights, config: &MobileNetConfig, spec: &LayerSpec) -> Result<(Vec<f32>, Vec<f32>)> {
+fn folded(
+    w: &Weights,
+    config: &MobileNetConfig,
+    spec: &LayerSpec,
+    source: &Path,
+) -> Result<(Vec<f32>, Vec<f32>)> {
     let name = &spec.name;
-    let mut weight = param(w, &format!("{name}.weight"))?.to_vec();
+    let p = |suffix: &str| param(w, &format!("{name}.{suffix}"), source);
+    let mut weight = p("weight")?.to_vec();
     if !config.batch_norm {
-        return Ok((weight, param(w, &format!("{name}.bias"))?.to_vec()));
+        return Ok((weight, p("bias")?.to_vec()));
     }
     let bn = BatchNorm {
-        gamma: param(w, &format!("{name}.bn.weight"))?,
-        beta: param(w, &format!("{name}.bn.bias"))?,
-        mean: param(w, &format!("{name}.bn.running_mean"))?,
-        var: param(w, &format!("{name}.bn.running_var"))?,
+        gamma: p("bn.weight")?,
+        beta: p("bn.bias")?,
+        mean: p("bn.running_mean")?,
+        var: p("bn.running_var")?,
         eps: config.bn_eps,
     };
     let bias = bn.fold(&mut weight);

@@ -106,7 +106,7 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// Validates the configuration, the weights against it, and the label count.
     pub fn check(&self, source: &Path) -> Result<()> {
-        self.config.validate()?;
+        self.config.validate().map_err(|e| e.in_file(source))?;
         self.weights.check(&self.config, source)?;
         if !self.labels.is_empty() && self.labels.len() != self.config.classes {
             return Err(Error::corrupt(

@@ -416,3 +416,52 @@ fn mutated_tflite_never_panics() {
         "some mutation must be caught: {outcomes:?}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Hostile configurations (issue 5): validated before they are expanded.
+
+/// The synthetic graph with the constant `node` re-declared of shape `shape` and no values.
+fn graph_with_shape(node: &str, shape: &[usize]) -> Vec<u8> {
+    let mut graph = synthetic_graph(&MobileNetConfig::v1(0.25, 128, 11));
+    let n = graph.node.iter_mut().find(|n| n.name == node).unwrap();
+    *n = const_node(node, shape, &[]);
+    graph.encode_to_vec()
+}
+
+#[test]
+fn graphdef_with_huge_dimensions_is_an_invalid_configuration() {
+    // Each used to overflow in debug builds while the configuration was expanded.
+    let huge = 1usize << 40;
+    let cases = [
+        (
+            graph_with_shape("MobilenetV1/Conv2d_0/weights", &[3, 3, 3, huge]),
+            "width multiplier 34359740000 is outside (0, 4]",
+        ),
+        (
+            graph_with_shape(
+                "MobilenetV1/Logits/Conv2d_1c_1x1/weights",
+                &[1, 1, 256, huge],
+            ),
+            "1099511627776 classes is out of range 1..=1000000",
+        ),
+    ];
+    let path = Path::new("huge.pb");
+    for (bytes, what) in cases {
+        let e = import_graphdef_bytes(&bytes, path).unwrap_err();
+        assert!(matches!(e, Error::InvalidConfig { .. }), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            format!("huge.pb: invalid configuration: {what}")
+        );
+    }
+    let mut graph = synthetic_graph(&MobileNetConfig::v1(0.25, 128, 11));
+    if let Some(Value::Shape(s)) = &mut graph.node[0].attr.get_mut("shape").unwrap().value {
+        s.dim[1].size = 1 << 40;
+        s.dim[2].size = 1 << 40;
+    }
+    let e = import_graphdef_bytes(&graph.encode_to_vec(), path).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "huge.pb: invalid configuration: resolution 1099511627776 is above 4096"
+    );
+}

@@ -29,6 +29,52 @@ fn save_then_load_is_the_identity() {
     );
 }
 
+/// A small checkpoint with random weights.
+fn small(classes: usize, labels: &[&str]) -> Checkpoint {
+    let config = MobileNetConfig::v1(0.25, 32, classes);
+    Checkpoint {
+        weights: Weights::random(&config, 5),
+        config,
+        labels: labels.iter().map(|l| l.to_string()).collect(),
+    }
+}
+
+#[test]
+fn a_saved_safetensors_file_is_the_whole_model() {
+    let ckpt = small(2, &["cat", "dog"]);
+    let path = tmp_dir().join("alone.safetensors");
+    native::save(&ckpt, &path, None).unwrap();
+    std::fs::remove_file(path.with_extension("json")).unwrap();
+    assert_eq!(native::load(&path).unwrap(), ckpt);
+    // Named explicitly, the missing JSON is an error.
+    let err = native::load(&path.with_extension("json")).unwrap_err();
+    assert!(err.to_string().contains("alone.json"), "{err}");
+}
+
+#[test]
+fn a_json_that_does_not_match_its_safetensors_is_reported() {
+    // As a crash between the two renames of a second save leaves them: the new weights file
+    // with the old JSON.
+    let dir = tmp_dir();
+    native::save(&small(2, &["cat", "dog"]), &dir.join("old"), None).unwrap();
+    native::save(&small(3, &["a", "b", "c"]), &dir.join("pair"), None).unwrap();
+    std::fs::copy(dir.join("old.json"), dir.join("pair.json")).unwrap();
+    let err = native::load(&dir.join("pair.safetensors"))
+        .unwrap_err()
+        .to_string();
+    let (json, st) = (dir.join("pair.json"), dir.join("pair.safetensors"));
+    assert_eq!(
+        err,
+        format!(
+            "{}: does not match {}, which embeds another configuration or other labels (an \
+             interrupted save or an edit of one file; remove {} to use the embedded one)",
+            json.display(),
+            st.display(),
+            json.display()
+        )
+    );
+}
+
 #[test]
 fn a_missing_parameter_is_named() {
     let config = MobileNetConfig::v1(0.25, 64, 10);

@@ -1,11 +1,12 @@
 //! The built-in model (Google's float α 1.0/224, imported from the frozen TF graph) against
-//! figures obtained from TensorFlow, on every kernel ISA this CPU runs.
+//! figures obtained from TensorFlow, on every kernel ISA this CPU runs (`testing::kernel_tables`:
+//! an ISA that `MOBILENET_REQUIRE_ISA` names but the CPU lacks fails instead of being skipped).
 
 use std::path::Path;
 
 use mobilenet::image::{load_input, Preprocess};
 use mobilenet::{pretrained, top_k, MobileNet, Tensor};
-use mobilenet_kernels::{Isa, Kernels};
+use mobilenet_kernels::testing::kernel_tables;
 
 fn builtin() -> MobileNet {
     let ckpt = pretrained::builtin().expect("built-in model loads");
@@ -20,8 +21,8 @@ fn grey_image_logits_match_tensorflow_on_every_isa() {
     // TensorFlow's logits for the frozen graph on this input (issue #2; confirmed by
     // tools/tf_reference.py with TensorFlow 2.21, whose figures the next test compares in full).
     let want = [-1.8866f32, -0.3047, 0.4781, -1.3085, -1.2238];
-    for isa in Isa::available() {
-        let k = Kernels::for_isa(isa).unwrap();
+    for k in kernel_tables() {
+        let isa = k.isa;
         let logits = net.forward_with(&k, &x, None).unwrap();
         assert_eq!(logits.len(), 1001);
         let argmax = (0..1001)
@@ -114,8 +115,8 @@ fn all_1001_grey_logits_match_tensorflow() {
         .collect();
     assert_eq!(want.len(), 1001);
     let net = builtin();
-    for isa in Isa::available() {
-        let k = Kernels::for_isa(isa).unwrap();
+    for k in kernel_tables() {
+        let isa = k.isa;
         let got = net
             .forward_with(&k, &Tensor::zeros([1, 224, 224, 3]), None)
             .unwrap();

@@ -3,7 +3,8 @@
 //! `fixtures/tflite_reference.json`, written by `tools/tflite_reference.py` (ai-edge-litert,
 //! reference kernels, PIL bilinear resize of the whole image).
 //!
-//! The 0.25/128 model and the photos ship as fixtures; the 0.5/160 and 0.75/192 models are read
+//! Every kernel ISA this CPU runs is checked (`testing::kernel_tables`). The 0.25/128 model and
+//! the photos ship as fixtures; the 0.5/160 and 0.75/192 models are read
 //! from `../shared/data/imagenet/` and skipped, with a notice, where that folder is absent.
 
 use std::path::{Path, PathBuf};
@@ -50,26 +51,44 @@ fn check_model(name: &str) {
         .as_object()
         .expect("model in fixture");
     assert_eq!(photos.len(), 6);
-    for (photo, want) in photos {
-        let x = load_input(&photo_path(photo), &pre).unwrap();
-        let probs = net.predict(&x).unwrap();
-        let top = top_k(&probs, 3, net.labels());
-        let want_top1 = want["top"][0]["index"].as_u64().unwrap() as usize;
-        assert_eq!(
-            top[0].index, want_top1,
-            "{name} on {photo}: ours {top:?}, TFLite {}",
-            want["top"]
-        );
-        // The named expectations hold for every model.
-        match photo.as_str() {
-            "parrot.jpg" => assert_eq!(top[0].label, "macaw"),
-            "bird.bmp" => assert_eq!(top[0].label, "chickadee"),
-            "cat.bmp" => assert!(
-                (282..=286).contains(&top[0].index),
-                "{top:?} is not a cat class"
-            ),
-            _ => {}
+    let inputs: Vec<_> = photos
+        .iter()
+        .map(|(photo, want)| (photo, want, load_input(&photo_path(photo), &pre).unwrap()))
+        .collect();
+    for k in mobilenet_kernels::testing::kernel_tables() {
+        for (photo, want, x) in &inputs {
+            check_photo(name, &net, &k, photo, want, x);
         }
+    }
+}
+
+fn check_photo(
+    name: &str,
+    net: &MobileNet,
+    k: &mobilenet_kernels::Kernels,
+    photo: &str,
+    want: &Value,
+    x: &mobilenet::Tensor,
+) {
+    let isa = k.isa;
+    let logits = net.forward_with(k, x, None).unwrap();
+    let probs = mobilenet::layers::softmax::softmax_forward(net.config().classes, &logits);
+    let top = top_k(&probs, 3, net.labels());
+    let want_top1 = want["top"][0]["index"].as_u64().unwrap() as usize;
+    assert_eq!(
+        top[0].index, want_top1,
+        "{name} on {photo} ({isa}): ours {top:?}, TFLite {}",
+        want["top"]
+    );
+    // The named expectations hold for every model.
+    match photo {
+        "parrot.jpg" => assert_eq!(top[0].label, "macaw", "{isa}"),
+        "bird.bmp" => assert_eq!(top[0].label, "chickadee", "{isa}"),
+        "cat.bmp" => assert!(
+            (282..=286).contains(&top[0].index),
+            "{isa}: {top:?} is not a cat class"
+        ),
+        _ => {}
     }
 }
 

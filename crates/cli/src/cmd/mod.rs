@@ -10,7 +10,7 @@ mod train;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use mobilenet::{Checkpoint, MobileNetConfig};
 use mobilenet_kernels::{Isa, Kernels};
 
@@ -100,18 +100,16 @@ pub fn load_model(run: &RunArgs) -> Result<(Checkpoint, PathBuf)> {
     Ok((ckpt, name))
 }
 
-/// Fixes the kernel table for this process from `--isa`.
+/// Fixes the kernel table for this process from `--isa`, or else from `MOBILENET_ISA`; either
+/// naming no ISA this CPU runs is an error.
 pub fn select_isa(isa: Option<&str>) -> Result<&'static Kernels> {
-    if let Some(name) = isa {
-        let Some(isa) = Isa::from_name(name) else {
-            bail!("--isa {name}: unknown instruction set (reference, avx2, avx512)");
-        };
-        if !isa.is_supported() {
-            bail!(
-                "--isa {name}: this CPU does not support it (available: {:?})",
-                Isa::available()
-            );
+    let chosen = match isa {
+        Some(name) => Some(Isa::parse_supported(name).map_err(|e| anyhow!("--isa {name}: {e}"))?),
+        None => {
+            mobilenet_kernels::dispatch::env_isa().map_err(|e| anyhow!("MOBILENET_ISA: {e}"))?
         }
+    };
+    if let Some(isa) = chosen {
         mobilenet_kernels::dispatch::select_isa(isa);
     }
     Ok(mobilenet_kernels::kernels())

@@ -23,7 +23,9 @@ pub fn run(a: PredictArgs) -> Result<ExitCode> {
         center_crop: a.center_crop,
         normalization: net.config().normalization,
     };
-    let batch = a.batch.max(1);
+    // Never more images at once than one forward pass holds under the memory limit, so that
+    // decoded inputs stay bounded too.
+    let batch = a.batch.max(1).min(net.max_batch()?);
     let mut failed = false;
     mobilenet::with_threads(a.run.threads, || -> Result<()> {
         for paths in a.images.chunks(batch) {

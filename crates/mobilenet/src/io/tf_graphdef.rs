@@ -197,6 +197,8 @@ impl Graph<'_> {
         if let Some(eps) = self.bn_eps() {
             config.bn_eps = eps;
         }
+        // Before `param_shapes()` expands it: the ranges keep that from overflowing.
+        config.validate().map_err(|e| e.in_file(self.path))?;
         Ok(config)
     }
 
@@ -246,7 +248,8 @@ impl Graph<'_> {
         }
         let dims: Vec<i64> = shape.dim.iter().map(|d| d.size).collect();
         match dims[..] {
-            [_, h, w, 3] if h == w && h > 0 => Ok(h as usize),
+            // Out of `usize` (32-bit hosts): too large anyway, as `validate` then says.
+            [_, h, w, 3] if h == w && h > 0 => Ok(usize::try_from(h).unwrap_or(usize::MAX)),
             [_, -1, -1, 3] => Ok(DEFAULT_RESOLUTION),
             _ => Err(Error::Unsupported {
                 path: self.path.into(),

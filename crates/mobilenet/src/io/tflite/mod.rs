@@ -40,7 +40,7 @@ use flatbuffer::{Buf, Table};
 
 pub mod flatbuffer;
 
-mod schema;
+pub mod schema;
 
 /// Reads a TFLite MobileNet v1 model. Labels are left empty.
 pub fn import_tflite(path: &Path) -> Result<Checkpoint> {
@@ -98,6 +98,15 @@ pub fn import_tflite_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     };
     checkpoint.check(path)?;
     Ok(checkpoint)
+}
+
+/// A fused activation as TFLite names it.
+fn activation_name(act: Option<Activation>) -> &'static str {
+    match act {
+        None => "NONE",
+        Some(Activation::Relu) => "RELU",
+        Some(Activation::Relu6) => "RELU6",
+    }
 }
 
 /// One tensor's metadata.
@@ -317,6 +326,8 @@ impl<'a> Model<'a> {
         config.batch_norm = false;
         config.activation = self.activation(stem)?;
         config.normalization = self.normalization(input)?;
+        // Before expanding it: the ranges are what keeps `layers()` from overflowing.
+        config.validate().map_err(|e| e.in_file(self.buf.path))?;
 
         // The file's layer kinds must be MobileNet v1's, in order.
         let kinds: Vec<LayerKind> = config
@@ -358,11 +369,13 @@ impl<'a> Model<'a> {
                 LayerKind::Fc => None,
                 _ => Some(config.activation),
             };
-            if self.activation_opt(l)? != act {
+            let got = self.activation_opt(l)?;
+            if got != act {
                 return Err(self.unsupported(format!(
-                    "operator {} has fused activation {:?}, the network uses {act:?} there",
+                    "operator {} has fused activation {}, the network uses {} there",
                     l.index,
-                    self.activation_opt(l)?
+                    activation_name(got),
+                    activation_name(act)
                 )));
             }
         }
