@@ -55,7 +55,11 @@ fn assert_close_mag(what: &str, got: &[f32], want: &[f32], mag: &[f32], rel: f32
     assert_eq!(got.len(), want.len(), "{what}: length");
     assert_eq!(got.len(), mag.len(), "{what}: mag length");
     let bad: Vec<String> = (0..got.len())
-        .filter(|&i| !((got[i] - want[i]).abs() <= rel * mag[i] + 1e-30))
+        // Written so that a NaN (got or want) counts as a mismatch.
+        .filter(|&i| {
+            let ok = (got[i] - want[i]).abs() <= rel * mag[i] + 1e-30;
+            !ok
+        })
         .take(5)
         .map(|i| format!("  [{i}] got {} want {} (mag {})", got[i], want[i], mag[i]))
         .collect();
@@ -435,10 +439,7 @@ fn conv_adjoint_identities() {
 }
 
 /// Runs `f` in pools of 1, 2 and 3 threads and checks the results are bit-identical.
-fn same_for_any_threads<T: PartialEq + std::fmt::Debug>(what: &str, f: impl Fn() -> T + Sync) -> T
-where
-    T: Send,
-{
+fn same_for_any_threads<T: PartialEq + Send>(what: &str, f: impl Fn() -> T + Sync) -> T {
     let run = |t: usize| {
         rayon::ThreadPoolBuilder::new()
             .num_threads(t)

@@ -84,7 +84,7 @@ pub(super) unsafe fn sums<S: Simd>(x: &[f32], shift: &[f32], sum: &mut [f64], su
             }
             v += g;
         }
-        if c % l != 0 {
+        if !c.is_multiple_of(l) {
             let a = (x, shift, v * l, S::mask(c % l));
             sums_group::<S, 1, true>(a, sum, sumsq, c % l);
         }
@@ -228,7 +228,7 @@ pub(super) unsafe fn act_backward_sums<S: Simd>(
             }
             v += g;
         }
-        if c % l != 0 {
+        if !c.is_multiple_of(l) {
             let s = ActSlices {
                 da,
                 a,

@@ -144,7 +144,7 @@ unsafe fn in_row<S: Simd, const T: usize>(p: &InPlan, iy: usize, r: usize) {
         let dxr = p.dx.add(r * p.wd * c);
         let mut ix = 0;
         while ix < p.wd {
-            if p.s == 2 && (ix + p.pl) % 2 == 0 {
+            if p.s == 2 && (ix + p.pl).is_multiple_of(2) {
                 let o = (ix + p.pl) / 2;
                 // Pairs whose dy columns o − 1 … o + t − 1 and dx columns ix … ix + 2t − 1
                 // exist: T at a time, then one narrower tile at the row's end.
