@@ -215,7 +215,9 @@ pub fn weights_to_bytes(w: &Weights, path: &Path) -> Result<Vec<u8>> {
     serialize(w, None, path)
 }
 
-fn serialize(
+/// Serializes weights to safetensors bytes with `metadata` in its `__metadata__` (the
+/// training checkpoint stores its state there).
+pub fn serialize(
     w: &Weights,
     metadata: Option<HashMap<String, String>>,
     path: &Path,

@@ -595,25 +595,9 @@ impl TrainNet {
                 dlogits.len()
             )));
         }
+        self.backward_classifier(dlogits)?;
         let clamp = self.clamp;
         let arena = &mut self.arena;
-        let pooled = &arena.pooled[..n * cin];
-        // Classifier: dW = pooledᵀ · dlogits, db = Σ dlogits, dpooled = dlogits · Wᵀ.
-        ops::matmul_tn(
-            cin,
-            classes,
-            n,
-            pooled,
-            dlogits,
-            &mut self.fc.dweight,
-            &mut arena.ws,
-        );
-        self.fc.dbias.fill(0.0);
-        for row in dlogits.chunks_exact(classes) {
-            for (d, v) in self.fc.dbias.iter_mut().zip(row) {
-                *d += v;
-            }
-        }
         let dpooled = &mut arena.dpooled[..n * cin];
         ops::matmul_nt(n, cin, classes, dlogits, &self.fc.weight, dpooled);
         // Global average pool: every position gets dpooled / HW.

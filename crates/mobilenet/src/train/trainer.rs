@@ -21,8 +21,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use mobilenet_kernels::Kernels;
-use safetensors::tensor::TensorView;
-use safetensors::{Dtype, SafeTensors};
+use safetensors::SafeTensors;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Augment, ChannelNorm, Dataset, Loader, LoaderConfig};
@@ -560,32 +559,12 @@ impl Trainer {
 }
 
 fn write_checkpoint(w: &Weights, state: &State, path: &Path) -> Result<Vec<u8>> {
-    let raw: Vec<(String, Vec<usize>, Vec<u8>)> = w
-        .iter()
-        .map(|(n, p)| {
-            (
-                n.to_string(),
-                p.shape.clone(),
-                p.data.iter().flat_map(|v| v.to_le_bytes()).collect(),
-            )
-        })
-        .collect();
-    let views: Vec<(String, TensorView<'_>)> = raw
-        .iter()
-        .map(|(n, s, d)| {
-            (
-                n.clone(),
-                TensorView::new(Dtype::F32, s.clone(), d).expect("shape matches data"),
-            )
-        })
-        .collect();
-    let mut meta = HashMap::new();
-    meta.insert(
-        STATE_KEY.to_string(),
-        serde_json::to_string(state).expect("state serializes"),
-    );
-    safetensors::serialize(views, Some(meta))
-        .map_err(|e| Error::corrupt(path, format!("cannot serialize the checkpoint: {e}")))
+    let json = serde_json::to_string(state).expect("state serializes");
+    native::serialize(
+        w,
+        Some(HashMap::from([(STATE_KEY.to_string(), json)])),
+        path,
+    )
 }
 
 fn read_checkpoint(bytes: &[u8], path: &Path) -> Result<(State, Weights)> {
