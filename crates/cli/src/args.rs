@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[command(
     name = "mobilenet",
     version,
-    about = "MobileNet v1 on the CPU: summary, predict, import, bench, train, eval"
+    about = "MobileNet v1 on the CPU: summary, predict, embed, import, bench, train, eval"
 )]
 pub struct Args {
     #[command(subcommand)]
@@ -20,8 +20,11 @@ pub struct Args {
 pub enum Command {
     /// Per-layer shapes, parameters and multiply-adds of a configuration, with totals.
     Summary(SummaryArgs),
-    /// Classify images (JPEG, PNG, BMP, WebP) with the built-in model or a model file.
+    /// Classify images (JPEG, PNG, BMP, WebP) or folders of them with the built-in model or a
+    /// model file.
     Predict(PredictArgs),
+    /// Image embeddings: the globally pooled features (1024·α values) before the classifier.
+    Embed(EmbedArgs),
     /// Convert a TensorFlow frozen graph (.pb) or TFLite file into our format.
     Import(ImportArgs),
     /// Time inference end to end and per layer.
@@ -78,6 +81,9 @@ pub struct ArchArgs {
 pub struct SummaryArgs {
     #[command(flatten)]
     pub arch: ArchArgs,
+    /// Summarize the configuration of this model file instead of the architecture flags.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
     /// One JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -101,6 +107,34 @@ pub struct RunArgs {
     pub isa: Option<String>,
 }
 
+/// Options shared by the commands that read images (`predict`, `embed`).
+#[derive(Debug, clap::Args)]
+pub struct ImageArgs {
+    /// Keep only this central fraction (0, 1] of each side before resizing.
+    #[arg(long)]
+    pub center_crop: Option<f32>,
+    /// Images per forward pass.
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+    /// No progress bar (it is shown only when stderr is a terminal anyway).
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Image files and directories. A directory is walked recursively in sorted order, taking
+    /// the files whose content is JPEG, PNG, BMP or WebP; the others are skipped and counted.
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PredictFormat {
+    /// A block per image: the path, then one line per class (score, index, label).
+    Text,
+    /// One JSON object per image per line: {"path", "top": [{"index", "label", "score"}]}.
+    Json,
+    /// A header row, then per image: path, then index, label, score for each rank.
+    Csv,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct PredictArgs {
     #[command(flatten)]
@@ -108,18 +142,33 @@ pub struct PredictArgs {
     /// How many classes to show per image.
     #[arg(long, default_value_t = 5)]
     pub top: usize,
-    /// Keep only this central fraction (0, 1] of each side before resizing.
-    #[arg(long)]
-    pub center_crop: Option<f32>,
-    /// Images per forward pass.
-    #[arg(long, default_value_t = 16)]
-    pub batch: usize,
-    /// One JSON object per image per line: {"path", "top": [{"index", "label", "score"}]}.
+    /// One JSON object per image per line: {"path", "top": [{"index", "label", "score"}]}
+    /// (the same as `--format json`).
     #[arg(long)]
     pub json: bool,
-    /// Images to classify.
-    #[arg(required = true)]
-    pub images: Vec<PathBuf>,
+    /// Output format (default: text on stdout, json lines with `--output`).
+    #[arg(long, value_enum)]
+    pub format: Option<PredictFormat>,
+    /// Write the results to this file instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub images: ImageArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EmbedArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// One JSON object per image per line: {"path", "embedding": [floats]}.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the embeddings as a float32 numpy array of shape (N, D) to this `.npy` file, and
+    /// the image of each row, one path per line, to the same name with `.txt`.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub images: ImageArgs,
 }
 
 #[derive(Debug, clap::Args)]

@@ -337,7 +337,7 @@ fn hostile_model_files_are_one_line_errors_naming_the_file() {
         (
             "zero_classes.tflite",
             models::tflite_with_zero_classes(),
-            "invalid configuration: 0 classes",
+            "invalid configuration: the classifier (operator 28) has 0 classes",
         ),
         (
             "zero_input.tflite",

@@ -189,7 +189,9 @@ pub struct MobileNetConfig {
     pub width: f32,
     /// Input height = width in pixels (resolution multiplier ρ = resolution / 224), ≥ 32.
     pub resolution: usize,
-    /// Output classes (1001 for Google's models: index 0 is "background").
+    /// Output classes (1001 for Google's models: index 0 is "background"). 0 means no
+    /// classifier: a body-only feature extractor whose output is the pooled features (as timm's
+    /// `num_classes=0` and Google's embedding extractor).
     pub classes: usize,
     #[serde(default)]
     pub activation: Activation,
@@ -263,9 +265,9 @@ impl MobileNetConfig {
                 self.resolution
             )));
         }
-        if self.classes == 0 || self.classes > 1_000_000 {
+        if self.classes > 1_000_000 {
             return Err(Error::Config(format!(
-                "{} classes is out of range 1..=1000000",
+                "{} classes is out of range 0..=1000000 (0: no classifier)",
                 self.classes
             )));
         }
@@ -295,6 +297,19 @@ impl MobileNetConfig {
             )));
         }
         Ok(())
+    }
+
+    /// Whether the network ends in a classifier (fc + softmax); without one (`classes` 0) its
+    /// output is the globally pooled features.
+    pub fn has_classifier(&self) -> bool {
+        self.classes > 0
+    }
+
+    /// Length of one image's pooled feature vector: the last pointwise layer's channels
+    /// (1024·α for the paper's network).
+    pub fn feature_dim(&self) -> usize {
+        let last = self.blocks().last().map_or(STEM.out, |b| b.out);
+        scaled(last, self.width)
     }
 
     /// Stem stride: 2, except the CIFAR variant's 1.
@@ -358,6 +373,9 @@ impl MobileNetConfig {
             batch_norm: false,
             macs: 0,
         });
+        if !self.has_classifier() {
+            return out;
+        }
         out.push(LayerSpec {
             name: "fc".into(),
             kind: LayerKind::Fc,

@@ -66,6 +66,14 @@ pub enum Error {
     #[error("{}: invalid configuration: {what}", path.display())]
     InvalidConfig { path: PathBuf, what: String },
 
+    /// A body-only model (no classifier) was asked for class scores.
+    #[error(
+        "{}: the model has no classifier (its output is the {features}-d pooled feature); \
+         use `mobilenet embed` for its features",
+        path.display()
+    )]
+    NoClassifier { path: PathBuf, features: usize },
+
     /// A model needs more working memory for one image than the limit allows.
     #[error(
         "{}: one image needs {} of activations, more than the working-memory limit of {}",

@@ -7,7 +7,8 @@
 //! config.rs   Table 1 as data → LayerSpecs          summary.rs  costs per layer and kind
 //! params.rs   named weights + Checkpoint           model.rs    inference network (BN folded)
 //! layers/     one file per layer                   io/         native, TF GraphDef, TFLite
-//! image.rs    decode, resize, normalize            predict.rs  top-k
+//! image/      decode, resize, normalize; folders;  predict.rs  top-k
+//!             decoding ahead of the network        io/npy.rs   embeddings as .npy
 //! pretrained.rs  the built-in Google α1/224 model
 //! data/       training sets, augmentation, batches
 //! ```

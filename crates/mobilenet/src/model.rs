@@ -33,7 +33,9 @@ pub struct MobileNet {
     specs: Vec<LayerSpec>,
     /// Stem, then the blocks' layers (dw, pw, dw, pw, … or dense convs), in order.
     body: Vec<Body>,
-    fc: Linear,
+    /// The classifier; `None` for a body-only model (`classes` 0), whose output is the pooled
+    /// features.
+    fc: Option<Linear>,
     labels: Vec<String>,
     scratch: Scratch,
     /// Where the checkpoint came from, for error messages.
@@ -131,10 +133,12 @@ impl MobileNet {
                 LayerKind::AvgPool | LayerKind::Softmax => {}
             }
         }
-        let fc = fc.ok_or_else(|| Error::MissingParam {
-            path: source.into(),
-            name: "fc.weight".into(),
-        })?;
+        if config.has_classifier() && fc.is_none() {
+            return Err(Error::MissingParam {
+                path: source.into(),
+                name: "fc.weight".into(),
+            });
+        }
         Ok(MobileNet {
             config,
             specs,
@@ -194,6 +198,23 @@ impl MobileNet {
         &self.specs
     }
 
+    /// Whether the model ends in a classifier. Without one (`classes` 0), [`Self::forward`]
+    /// returns the pooled features, as [`Self::features`] does.
+    pub fn has_classifier(&self) -> bool {
+        self.fc.is_some()
+    }
+
+    /// Length of one image's pooled feature vector (1024·α for the paper's network).
+    pub fn feature_dim(&self) -> usize {
+        self.config.feature_dim()
+    }
+
+    /// Values per image of [`Self::forward`]'s output: the classes, or the feature length of a
+    /// body-only model.
+    pub fn output_dim(&self) -> usize {
+        self.fc.as_ref().map_or(self.feature_dim(), Linear::cout)
+    }
+
     /// Class labels (may be empty).
     pub fn labels(&self) -> &[String] {
         &self.labels
@@ -204,17 +225,41 @@ impl MobileNet {
         self.specs[0].input
     }
 
-    /// Logits (N, classes) for a normalized NHWC batch, using the process-wide kernel table.
+    /// Logits (N, classes) for a normalized NHWC batch, using the process-wide kernel table;
+    /// for a body-only model, the pooled features (N, D).
     pub fn forward(&self, x: &Tensor) -> Result<Vec<f32>> {
         self.forward_with(mobilenet_kernels::kernels(), x, None)
     }
 
-    /// Softmax probabilities (N, classes).
+    /// Softmax probabilities (N, classes); [`Error::NoClassifier`] for a body-only model.
     pub fn predict(&self, x: &Tensor) -> Result<Vec<f32>> {
+        self.require_classifier()?;
         Ok(softmax::softmax_forward(
             self.config.classes,
             &self.forward(x)?,
         ))
+    }
+
+    /// [`Error::NoClassifier`] unless the model has a classifier.
+    pub fn require_classifier(&self) -> Result<()> {
+        match self.fc {
+            Some(_) => Ok(()),
+            None => Err(Error::NoClassifier {
+                path: self.source.clone(),
+                features: self.feature_dim(),
+            }),
+        }
+    }
+
+    /// The globally pooled features (N, D) the classifier would read, D = [`Self::feature_dim`]:
+    /// the image embeddings. Works with and without a classifier.
+    pub fn features(&self, x: &Tensor) -> Result<Vec<f32>> {
+        self.features_with(mobilenet_kernels::kernels(), x)
+    }
+
+    /// [`Self::features`] with the kernel table `k`.
+    pub fn features_with(&self, k: &Kernels, x: &Tensor) -> Result<Vec<f32>> {
+        self.run(k, x, None, false)
     }
 
     /// Logits, with the time of each layer appended to `profile` under its `LayerSpec` name.
@@ -227,13 +272,26 @@ impl MobileNet {
         self.forward_with(k, x, Some(profile))
     }
 
-    /// Logits computed with the kernel table `k`, [`Self::max_batch`] images per pass. With a
-    /// `profile`, each layer's times of all passes are summed into one entry.
+    /// Logits (or a body-only model's features) computed with the kernel table `k`,
+    /// [`Self::max_batch`] images per pass. With a `profile`, each layer's times of all passes
+    /// are summed into one entry.
     pub fn forward_with(
         &self,
         k: &Kernels,
         x: &Tensor,
+        profile: Option<&mut Profile>,
+    ) -> Result<Vec<f32>> {
+        self.run(k, x, profile, true)
+    }
+
+    /// Runs the network in passes of at most [`Self::max_batch`] images, through the classifier
+    /// when `classify` and the model has one, else up to the pooled features.
+    fn run(
+        &self,
+        k: &Kernels,
+        x: &Tensor,
         mut profile: Option<&mut Profile>,
+        classify: bool,
     ) -> Result<Vec<f32>> {
         let [h, w, c] = self.input_hwc();
         let n = x.batch();
@@ -244,12 +302,14 @@ impl MobileNet {
             });
         }
         let per_pass = self.max_batch()?.min(n);
-        let mut logits = Vec::with_capacity(n * self.fc.cout());
+        let fc = self.fc.as_ref().filter(|_| classify);
+        let out_dim = fc.map_or(self.feature_dim(), Linear::cout);
+        let mut out = Vec::with_capacity(n * out_dim);
         let start = profile.as_deref().map_or(0, Vec::len);
         for (i, x) in x.data.chunks(per_pass * h * w * c).enumerate() {
             let mut times = Profile::new();
             let m = x.len() / (h * w * c);
-            logits.extend(self.forward_pass(k, m, x, profile.is_some().then_some(&mut times)));
+            out.extend(self.forward_pass(k, m, x, fc, profile.is_some().then_some(&mut times)));
             if let Some(p) = profile.as_deref_mut() {
                 if i == 0 {
                     p.extend(times);
@@ -260,15 +320,17 @@ impl MobileNet {
                 }
             }
         }
-        Ok(logits)
+        Ok(out)
     }
 
-    /// One pass over `n` images `x` (checked by the caller to fit the memory limit).
+    /// One pass over `n` images `x` (checked by the caller to fit the memory limit), ending
+    /// with the classifier `fc` if given, else with the pooled features.
     fn forward_pass(
         &self,
         k: &Kernels,
         n: usize,
         x: &[f32],
+        fc: Option<&Linear>,
         mut profile: Option<&mut Profile>,
     ) -> Vec<f32> {
         let max_len = n * self.activation_len();
@@ -298,14 +360,17 @@ impl MobileNet {
             cur_len = out_len;
             mark(&spec.name, &mut t);
         }
-        let c = self.fc.cin();
+        let c = self.feature_dim();
         let mut pooled = vec![0.0f32; n * c];
         pool::global_avg_pool_forward(k, n, c, &a[..cur_len], &mut pooled);
         mark("pool", &mut t);
-        let mut logits = vec![0.0f32; n * self.fc.cout()];
-        self.fc.forward(k, n, &pooled, &mut logits);
-        mark("fc", &mut t);
         self.scratch.put((a, b));
+        let Some(fc) = fc else {
+            return pooled;
+        };
+        let mut logits = vec![0.0f32; n * fc.cout()];
+        fc.forward(k, n, &pooled, &mut logits);
+        mark("fc", &mut t);
         logits
     }
 }

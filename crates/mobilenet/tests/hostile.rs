@@ -28,7 +28,7 @@ fn tflite_with_zero_classes_is_an_invalid_configuration() {
             &models::tflite_with_zero_classes(),
             Path::new("zero_classes.tflite"),
         ),
-        "zero_classes.tflite: invalid configuration: 0 classes is out of range 1..=1000000",
+        "zero_classes.tflite: invalid configuration: the classifier (operator 28) has 0 classes",
     );
 }
 

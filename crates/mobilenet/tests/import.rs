@@ -313,16 +313,18 @@ fn google_tflite_quant_models_import() {
 }
 
 #[test]
-fn tflite_without_classifier_is_missing_fc() {
-    let Some(path) = shared("mobilenet_v1_1.0_224_quant_embedding_extractor.tflite") else {
-        return;
-    };
-    let e = import_tflite(&path).unwrap_err();
-    assert!(
-        matches!(&e, Error::MissingParam { name, .. } if name == "fc.weight"),
-        "{e}"
-    );
-    assert!(names_file(&e, &path), "{e}");
+fn tflite_without_classifier_is_a_body_only_model() {
+    // Google's embedding extractor ends at the average pool: classes 0, no `fc.*`.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/mobilenet_v1_1.0_224_quant_embedding_extractor.tflite");
+    let ckpt = import_tflite(&path).unwrap();
+    assert_eq!(ckpt.config.classes, 0);
+    assert_eq!(ckpt.config.feature_dim(), 1024);
+    assert_eq!((ckpt.config.width, ckpt.config.resolution), (1.0, 224));
+    assert!(ckpt.weights.get("fc.weight").is_none());
+    assert!(ckpt.weights.get("blocks.12.pw.weight").is_some());
+    let kinds: Vec<_> = ckpt.config.layers().iter().map(|l| l.kind).collect();
+    assert_eq!(kinds.last(), Some(&mobilenet::LayerKind::AvgPool));
 }
 
 /// A valid TFLite flatbuffer of one subgraph with no tensors and no operators, written by hand:
@@ -442,7 +444,7 @@ fn graphdef_with_huge_dimensions_is_an_invalid_configuration() {
                 "MobilenetV1/Logits/Conv2d_1c_1x1/weights",
                 &[1, 1, 256, huge],
             ),
-            "1099511627776 classes is out of range 1..=1000000",
+            "1099511627776 classes is out of range 0..=1000000 (0: no classifier)",
         ),
     ];
     let path = Path::new("huge.pb");

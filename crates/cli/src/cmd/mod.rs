@@ -1,7 +1,9 @@
 //! One file per subcommand: resolve arguments into library values, call the library, print.
 
 mod bench;
+mod embed;
 mod eval;
+pub mod images;
 mod import;
 mod predict;
 mod summary;
@@ -20,6 +22,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     match args.command {
         Command::Summary(a) => summary::run(a),
         Command::Predict(a) => predict::run(a),
+        Command::Embed(a) => embed::run(a),
         Command::Import(a) => import::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Train(a) => train::run(a),

@@ -1,79 +1,91 @@
-//! `mobilenet predict`: classify images, batched.
+//! `mobilenet predict`: classify images and folders of images, batched, as text, JSON lines or
+//! CSV, on stdout or into a file.
 
 use std::process::ExitCode;
 
 use anyhow::Result;
-use mobilenet::image::{load_input, Preprocess};
-use mobilenet::{top_k, MobileNet, Tensor};
+use mobilenet::{top_k, MobileNet, Prediction};
 
-use crate::args::PredictArgs;
-use crate::output;
+use crate::args::{PredictArgs, PredictFormat};
+use crate::output::{self, Sink};
 
 pub fn run(a: PredictArgs) -> Result<ExitCode> {
-    if let Some(f) = a.center_crop {
-        if !(f > 0.0 && f <= 1.0) {
-            anyhow::bail!("--center-crop {f}: the fraction must be in (0, 1]");
-        }
-    }
     let kernels = super::select_isa(a.run.isa.as_deref())?;
     let (ckpt, source) = super::load_model(&a.run)?;
     let net = MobileNet::new(&ckpt, &source)?;
-    let pre = Preprocess {
-        size: net.config().resolution,
-        center_crop: a.center_crop,
-        normalization: net.config().normalization,
+    net.require_classifier()?;
+    let format = match (a.format, a.json) {
+        (Some(f), _) => f,
+        (None, true) => PredictFormat::Json,
+        (None, false) if a.output.is_some() => PredictFormat::Json,
+        (None, false) => PredictFormat::Text,
     };
-    // Never more images at once than one forward pass holds under the memory limit, so that
-    // decoded inputs stay bounded too.
-    let batch = a.batch.max(1).min(net.max_batch()?);
-    let mut failed = false;
-    mobilenet::with_threads(a.run.threads, || -> Result<()> {
-        for paths in a.images.chunks(batch) {
-            // Decode in parallel; a bad image is reported and skipped, the others still run.
-            let inputs: Vec<_> = {
-                use rayon::prelude::*;
-                paths.par_iter().map(|p| load_input(p, &pre)).collect()
-            };
-            let mut good = Vec::new();
-            let mut good_paths = Vec::new();
-            for (p, r) in paths.iter().zip(inputs) {
-                match r {
-                    Ok(t) => {
-                        good.push(t);
-                        good_paths.push(p);
-                    }
-                    Err(e) => {
-                        eprintln!("mobilenet: error: {e}");
-                        failed = true;
-                    }
-                }
-            }
-            if good.is_empty() {
-                continue;
-            }
-            let x = Tensor::stack(&good);
-            let logits = net.forward_with(kernels, &x, None)?;
-            let probs = mobilenet::layers::softmax::softmax_forward(net.config().classes, &logits);
-            for (row, path) in probs.chunks_exact(net.config().classes).zip(good_paths) {
+    let mut sink = Sink::new(a.output.as_deref())?;
+    if format == PredictFormat::Csv {
+        sink.write(&csv_header(a.top.min(net.config().classes)), None)?;
+    }
+    let classes = net.config().classes;
+    let report = super::images::run(
+        &net,
+        &a.images,
+        a.run.threads,
+        "classified",
+        |paths, x, progress| {
+            let logits = net.forward_with(kernels, x, None)?;
+            let probs = mobilenet::layers::softmax::softmax_forward(classes, &logits);
+            let mut text = String::new();
+            for (row, path) in probs.chunks_exact(classes).zip(paths) {
                 let top = top_k(row, a.top, net.labels());
-                if a.json {
-                    output::json_line(
-                        &serde_json::json!({ "path": path.to_string_lossy(), "top": top }),
-                    )?;
-                } else {
-                    let mut s = format!("{}\n", path.display());
-                    for p in &top {
-                        s += &format!("  {:>8.4}  {:>5}  {}\n", p.score, p.index, p.label);
+                let path = path.to_string_lossy();
+                match format {
+                    PredictFormat::Json => {
+                        // Scores as f32 in their shortest form (`json!` would widen them to f64).
+                        text += &serde_json::to_string(&Line {
+                            path: &path,
+                            top: &top,
+                        })?;
+                        text.push('\n');
                     }
-                    output::print(&s)?;
+                    PredictFormat::Csv => text += &csv_row(&path, &top),
+                    PredictFormat::Text => {
+                        text += &format!("{path}\n");
+                        for p in &top {
+                            text += &format!("  {:>8.4}  {:>5}  {}\n", p.score, p.index, p.label);
+                        }
+                    }
                 }
             }
-        }
-        Ok(())
-    })??;
-    Ok(if failed {
+            sink.write(&text, Some(progress))
+        },
+    )?;
+    sink.finish()?;
+    Ok(if report.failed > 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+#[derive(serde::Serialize)]
+struct Line<'a> {
+    path: &'a str,
+    top: &'a [Prediction],
+}
+
+fn csv_header(k: usize) -> String {
+    let mut s = String::from("path");
+    for r in 1..=k {
+        s += &format!(",index_{r},label_{r},score_{r}");
+    }
+    s.push('\n');
+    s
+}
+
+fn csv_row(path: &str, top: &[Prediction]) -> String {
+    let mut s = output::csv_field(path);
+    for p in top {
+        s += &format!(",{},{},{}", p.index, output::csv_field(&p.label), p.score);
+    }
+    s.push('\n');
+    s
 }

@@ -9,7 +9,10 @@ use crate::args::SummaryArgs;
 use crate::output::{self, count};
 
 pub fn run(a: SummaryArgs) -> Result<ExitCode> {
-    let config = super::arch_config(&a.arch)?;
+    let config = match &a.model {
+        Some(path) => mobilenet::io::load(path)?.config,
+        None => super::arch_config(&a.arch)?,
+    };
     let s = Summary::new(&config);
     if a.json {
         output::json_line(&summary_json(&s))?;
@@ -18,12 +21,16 @@ pub fn run(a: SummaryArgs) -> Result<ExitCode> {
     let c = &s.config;
     let mut out = String::new();
     out += &format!(
-        "MobileNet v1 ({}), alpha {}, {}x{} input, {} classes, {}, {} padding\n\n",
+        "MobileNet v1 ({}), alpha {}, {}x{} input, {}, {}, {} padding\n\n",
         c.variant.name(),
         c.width,
         c.resolution,
         c.resolution,
-        c.classes,
+        if c.has_classifier() {
+            format!("{} classes", c.classes)
+        } else {
+            format!("no classifier ({}-d features)", c.feature_dim())
+        },
         c.activation.name(),
         c.padding.name()
     );

@@ -4,6 +4,7 @@
 pub mod layout;
 pub mod names;
 pub mod native;
+pub mod npy;
 pub mod tf_graphdef;
 pub mod tflite;
 

@@ -327,7 +327,16 @@ impl TrainNet {
                 sums: vec![0.0; 2 * cout],
             });
         }
-        let fc = fc.ok_or_else(|| Error::Config("configuration has no classifier".into()))?;
+        // A body-only model (classes 0) gets an empty classifier: training it needs
+        // `replace_classifier` first (the trainer refuses 0 classes).
+        let fc = fc.unwrap_or_else(|| Fc {
+            cin: config.feature_dim(),
+            classes: 0,
+            weight: vec![],
+            bias: vec![],
+            dweight: vec![],
+            dbias: vec![],
+        });
         Ok(TrainNet {
             clamp: config.activation.clamp(),
             config,
@@ -394,8 +403,10 @@ impl TrainNet {
             put(format!("{}.bn.running_mean", l.name), &l.running_mean);
             put(format!("{}.bn.running_var", l.name), &l.running_var);
         }
-        put("fc.weight".into(), &self.fc.weight);
-        put("fc.bias".into(), &self.fc.bias);
+        if self.config.has_classifier() {
+            put("fc.weight".into(), &self.fc.weight);
+            put("fc.bias".into(), &self.fc.bias);
+        }
         Checkpoint {
             config: self.config.clone(),
             weights: w,

@@ -5,7 +5,7 @@
 //! any machine, CI included. Characters outside printable ASCII are drawn as a hollow box.
 //! The font's glyphs were drawn for this file.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ::image::{ImageFormat, Rgb, RgbImage};
 
@@ -58,29 +58,7 @@ pub fn plot_curves(rows: &[PlotRow], title: &str, path: &Path) -> Result<()> {
     let mut png = Vec::new();
     img.write_to(&mut std::io::Cursor::new(&mut png), ImageFormat::Png)
         .map_err(|e| Error::io(path, std::io::Error::other(e)))?;
-    write_atomic(path, &png)
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| {
-            Error::io(
-                path,
-                std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"),
-            )
-        })?
-        .to_string_lossy()
-        .into_owned();
-    let dir = path.parent().unwrap_or(Path::new(""));
-    let tmp: PathBuf = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = std::fs::write(&tmp, bytes)
-        .map_err(|e| Error::io(&tmp, e))
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    crate::io::native::write_atomic(path, &png)
 }
 
 fn render(rows: &[PlotRow], title: &str) -> RgbImage {
@@ -567,7 +545,7 @@ fn glyph(c: char) -> &'static [u8] {
 mod tests {
     use super::*;
 
-    fn temp_dir(tag: &str) -> PathBuf {
+    fn temp_dir(tag: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!(
             "mobilenet-plot-{tag}-{}-{:?}",
             std::process::id(),

@@ -252,6 +252,13 @@ impl Trainer {
         let [h, w, _] = net.input_hwc();
         let norm = ChannelNorm::from(net.config().normalization);
         let classes = net.config().classes;
+        if classes == 0 {
+            return Err(Error::Config(
+                "the model has no classifier: give it one of the data set's classes first \
+                 (`TrainNet::replace_classifier`, or `--classes N` on the command line)"
+                    .into(),
+            ));
+        }
         if let Some(bad) = train.labels.iter().find(|&&l| l as usize >= classes) {
             return Err(Error::Dataset {
                 path: train.root.clone(),

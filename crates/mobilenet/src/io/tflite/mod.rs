@@ -12,7 +12,8 @@
 //!    (`...Conv2d_3_pointwise/Relu6;...add_fold;...`), so layers are matched by operator order
 //!    instead: the first CONV_2D is the stem, then DEPTHWISE_CONV_2D / CONV_2D pairs are the
 //!    blocks, then AVERAGE_POOL_2D, then a 1×1 CONV_2D or FULLY_CONNECTED is `fc`; RESHAPE,
-//!    SQUEEZE and SOFTMAX are ignored. The sequence is checked against
+//!    SQUEEZE and SOFTMAX are ignored. A file that ends at the pool is a body-only feature
+//!    extractor (`classes` 0). The sequence is checked against
 //!    [`MobileNetConfig::layers`] (kinds and strides);
 //! 3. the layouts ([`super::layout`]): CONV_2D kernels are OHWI → HWIO, depthwise
 //!    (1, 3, 3, C) → (3, 3, C), 1×1 and fully-connected (Cout, Cin) → (Cin, Cout).
@@ -314,13 +315,24 @@ impl<'a> Model<'a> {
             }
         };
         let fc = layers.iter().find(|l| l.kind == LayerKind::Fc);
+        // No classifier after the pool: a body-only feature extractor (classes 0), as Google's
+        // `..._quant_embedding_extractor.tflite`.
         let classes = match fc {
-            Some(fc) => self
-                .shape(self.tensor(fc, 1, "weight")?)?
-                .first()
-                .copied()
-                .unwrap_or(0),
-            None => 1,
+            Some(fc) => {
+                let classes = self
+                    .shape(self.tensor(fc, 1, "weight")?)?
+                    .first()
+                    .copied()
+                    .unwrap_or(0);
+                if classes == 0 {
+                    return Err(Error::InvalidConfig {
+                        path: self.buf.path.into(),
+                        what: format!("the classifier (operator {}) has 0 classes", fc.index),
+                    });
+                }
+                classes
+            }
+            None => 0,
         };
         let mut config = MobileNetConfig::v1(c0 as f32 / 32.0, resolution, classes);
         config.batch_norm = false;
@@ -358,8 +370,14 @@ impl<'a> Model<'a> {
         }
         if let Some(extra) = layers.get(kinds.len()) {
             return Err(self.unsupported(format!(
-                "operator {} (builtin code {}) follows the classifier",
-                extra.index, extra.code
+                "operator {} (builtin code {}) follows the {}",
+                extra.index,
+                extra.code,
+                if config.has_classifier() {
+                    "classifier"
+                } else {
+                    "pool"
+                }
             )));
         }
         for l in layers.iter().skip(1) {

@@ -1,4 +1,5 @@
-//! Photos in, network input out: decode (JPEG, PNG, BMP, WebP), optionally crop the centre,
+//! Photos in, network input out (`files`: which files to read; `batches`: decoding ahead of
+//! the network): decode (JPEG, PNG, BMP, WebP), optionally crop the centre,
 //! resize the whole image to the model's input size (bilinear, with the filter widened when
 //! shrinking, as PIL and TensorFlow's antialiased resize do), and normalize as the model was
 //! trained. An image already at the input size is used unchanged.
@@ -12,6 +13,9 @@
 //! those and passes every other panic to the hook that was there before.
 
 use std::path::Path;
+
+pub mod batches;
+pub mod files;
 
 use image::{imageops::FilterType, RgbImage};
 
@@ -202,7 +206,7 @@ pub fn load_input(path: &Path, p: &Preprocess) -> Result<Tensor> {
 
 /// The hostile images the integration tests use (issue 5).
 #[cfg(test)]
-#[path = "../tests/common/images.rs"]
+#[path = "../../tests/common/images.rs"]
 mod test_images;
 
 #[cfg(test)]
