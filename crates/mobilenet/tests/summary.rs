@@ -105,7 +105,7 @@ fn out_of_range_options_are_errors() {
         (0.0, 224, 1000),
         (4.5, 224, 1000),
         (1.0, 31, 1000),
-        (1.0, 224, 0),
+        (1.0, 224, 1_000_001),
         (f32::NAN, 224, 10),
     ] {
         assert!(
@@ -113,6 +113,21 @@ fn out_of_range_options_are_errors() {
             "{w} {r} {n}"
         );
     }
+}
+
+#[test]
+fn zero_classes_is_a_body_only_network_ending_at_the_pool() {
+    let c = MobileNetConfig::v1(0.5, 160, 0);
+    c.validate().unwrap();
+    assert!(!c.has_classifier());
+    assert_eq!(c.feature_dim(), 512);
+    let layers = c.layers();
+    assert_eq!(layers.last().unwrap().kind, mobilenet::LayerKind::AvgPool);
+    assert_eq!(layers.last().unwrap().input[2], c.feature_dim());
+    assert!(c.param_shapes().iter().all(|(n, _)| !n.starts_with("fc.")));
+    // With a classifier, the features are what the fc reads.
+    let fc = MobileNetConfig::v1(0.5, 160, 10).layers();
+    assert_eq!(fc[fc.len() - 2].input[2], 512);
 }
 
 #[test]
