@@ -6,21 +6,14 @@ mod images;
 #[path = "../../mobilenet/tests/common/models.rs"]
 mod models;
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn mobilenet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mobilenet"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use common::{mobilenet, root};
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

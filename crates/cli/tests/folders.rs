@@ -1,21 +1,14 @@
 //! Everyday use: folders of images, `--output` in JSON lines and CSV, `embed` with its `.npy`
 //! output, and body-only models (Google's uint8 embedding extractor).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn mobilenet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mobilenet"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use common::{mobilenet, root};
 
 fn fixture(name: &str) -> PathBuf {
     root().join("crates/mobilenet/tests/fixtures").join(name)

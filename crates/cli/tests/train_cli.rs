@@ -2,17 +2,14 @@
 //! test: flag names, `OUT/metrics.jsonl` keys, `OUT/model.json` usable by `predict`, `--resume`,
 //! `eval --json` keys, and one-line errors for bad data.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
-fn mobilenet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mobilenet"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
+use common::mobilenet;
 
 fn tmp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("mobilenet-train-cli-{}", std::process::id()));

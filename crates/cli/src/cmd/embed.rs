@@ -2,6 +2,7 @@
 //! reads), as text, JSON lines, or a float32 `.npy` matrix with the image of each row named
 //! in a `.txt` beside it. Works with every model, with or without a classifier.
 
+use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -48,7 +49,8 @@ pub fn run(a: EmbedArgs) -> Result<ExitCode> {
                     } else {
                         text += &path;
                         for v in row {
-                            text += &format!(" {v}");
+                            // Into the line itself: no String per value.
+                            let _ = write!(text, " {v}");
                         }
                     }
                     text.push('\n');
@@ -71,11 +73,7 @@ pub fn run(a: EmbedArgs) -> Result<ExitCode> {
             );
         }
     }
-    Ok(if report.failed > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(report.exit_code())
 }
 
 #[derive(serde::Serialize)]

@@ -5,6 +5,7 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, Result};
@@ -20,6 +21,17 @@ pub struct Report {
     pub done: usize,
     /// Images that could not be read.
     pub failed: usize,
+}
+
+impl Report {
+    /// Failure when any image could not be read (each was reported already).
+    pub fn exit_code(&self) -> ExitCode {
+        if self.failed > 0 {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        }
+    }
 }
 
 /// Progress on stderr: a bar on a terminal, nothing otherwise; messages printed through it

@@ -59,11 +59,7 @@ pub fn run(a: PredictArgs) -> Result<ExitCode> {
         },
     )?;
     sink.finish()?;
-    Ok(if report.failed > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(report.exit_code())
 }
 
 #[derive(serde::Serialize)]
