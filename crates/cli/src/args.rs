@@ -308,6 +308,9 @@ pub struct TrainArgs {
     /// Training augmentation (default: crop-flip for cifar, resized-crop for imagenet).
     #[arg(long, value_enum)]
     pub augment: Option<AugmentArg>,
+    /// Cutout: zero a random N×N square of each training sample (0: off; 16 for CIFAR-10).
+    #[arg(long, default_value_t = 0)]
+    pub cutout: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Worker threads (default: all cores).

@@ -49,6 +49,7 @@ fn config(epochs: usize) -> TrainConfig {
         label_smoothing: 0.1,
         clip_grad_norm: Some(5.0),
         augment: AugmentKind::CropFlip { pad: 4 },
+        cutout: 0,
         seed: 3,
         max_steps: None,
         freeze_body: false,

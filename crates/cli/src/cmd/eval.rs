@@ -37,6 +37,7 @@ pub fn run(a: EvalArgs) -> Result<ExitCode> {
             batch_size: a.batch_size.max(1),
             out_size: (r[0], r[1]),
             augment: Augment::None,
+            cutout: 0,
             norm: ChannelNorm::from(model.config().normalization),
             shuffle: false,
             drop_last: false,

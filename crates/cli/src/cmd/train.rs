@@ -91,6 +91,7 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
         label_smoothing: a.label_smoothing,
         clip_grad_norm: a.clip_grad_norm,
         augment,
+        cutout: a.cutout,
         seed: a.seed,
         max_steps: a.max_steps,
         freeze_body: a.freeze_body,

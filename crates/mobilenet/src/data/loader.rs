@@ -23,6 +23,10 @@ pub struct LoaderConfig {
     /// is resized to it bilinearly.
     pub out_size: (usize, usize),
     pub augment: Augment,
+    /// Cutout (DeVries & Taylor 2017): after the augmentation, a `cutout × cutout` square
+    /// centred on a uniformly drawn pixel (clipped at the borders) is set to 0, the normalized
+    /// mean. 0 turns it off.
+    pub cutout: usize,
     pub norm: ChannelNorm,
     /// A new order each epoch (else data set order).
     pub shuffle: bool,
@@ -84,6 +88,12 @@ impl Loader {
             )));
         }
         cfg.augment.validate()?;
+        if cfg.cutout > oh.max(ow) {
+            return Err(Error::Config(format!(
+                "cutout {} is larger than the {oh}×{ow} input",
+                cfg.cutout
+            )));
+        }
         cfg.norm.validate()?;
         if !data.is_empty() && data.h * data.w == 0 {
             return Err(Error::Config("data set images have no pixels".into()));
@@ -228,6 +238,9 @@ impl Shared {
                     cfg.out_size,
                     scratch,
                 );
+                if cfg.cutout > 0 {
+                    cut_out(out, cfg.out_size, cfg.cutout, &mut rng);
+                }
             },
         );
         Batch {
@@ -236,6 +249,18 @@ impl Shared {
             indices,
             x,
         }
+    }
+}
+
+/// Zeroes a `side × side` square of the `(h, w)` HWC RGB sample, centred on a pixel drawn
+/// from `rng` (row, then column) and clipped at the borders.
+fn cut_out(x: &mut [f32], (h, w): (usize, usize), side: usize, rng: &mut Rng) {
+    let cy = rng.below(h);
+    let cx = rng.below(w);
+    let (y0, y1) = (cy.saturating_sub(side / 2), (cy + side.div_ceil(2)).min(h));
+    let (x0, x1) = (cx.saturating_sub(side / 2), (cx + side.div_ceil(2)).min(w));
+    for y in y0..y1 {
+        x[(y * w + x0) * 3..(y * w + x1) * 3].fill(0.0);
     }
 }
 

@@ -77,6 +77,9 @@ pub struct TrainConfig {
     /// Clip the global gradient norm to this value.
     pub clip_grad_norm: Option<f32>,
     pub augment: AugmentKind,
+    /// Cutout square side in pixels (0: off); see [`LoaderConfig::cutout`].
+    #[serde(default)]
+    pub cutout: usize,
     pub seed: u64,
     /// Stop after this many steps in total (quick runs, benchmarks).
     pub max_steps: Option<u64>,
@@ -265,13 +268,14 @@ impl Trainer {
                 what: format!("label {bad} for a model of {classes} classes"),
             });
         }
-        let loader = |d: Arc<Dataset>, augment: Augment, shuffle: bool| {
+        let loader = |d: Arc<Dataset>, augment: Augment, cutout: usize, shuffle: bool| {
             Loader::new(
                 d,
                 LoaderConfig {
                     batch_size: cfg.batch_size,
                     out_size: (h, w),
                     augment,
+                    cutout,
                     norm,
                     shuffle,
                     drop_last: false,
@@ -279,8 +283,10 @@ impl Trainer {
                 },
             )
         };
-        let train_loader = loader(train, cfg.augment.augment(), true)?;
-        let test = test.map(|d| loader(d, Augment::None, false)).transpose()?;
+        let train_loader = loader(train, cfg.augment.augment(), cfg.cutout, true)?;
+        let test = test
+            .map(|d| loader(d, Augment::None, 0, false))
+            .transpose()?;
         let spe = train_loader.batches_per_epoch() as u64;
         let schedule = Schedule {
             kind: cfg.schedule,
