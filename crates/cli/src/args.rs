@@ -27,6 +27,8 @@ pub enum Command {
     Embed(EmbedArgs),
     /// Convert a TensorFlow frozen graph (.pb) or TFLite file into our format.
     Import(ImportArgs),
+    /// Write a model in another framework's format (ONNX so far).
+    Export(ExportArgs),
     /// Time inference end to end and per layer.
     Bench(BenchArgs),
     /// Train (from scratch or fine-tune) on an image folder or CIFAR-10; resumable.
@@ -338,6 +340,28 @@ pub struct TrainArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ExportFormat {
+    Onnx,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// Model file (any format `--model` takes; default: the built-in model).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Class labels to embed, one per line (default: the model's own).
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = ExportFormat::Onnx)]
+    pub format: ExportFormat,
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// Fold BatchNorm into the convolutions instead of writing BatchNormalization nodes.
+    #[arg(long)]
+    pub fold_batch_norm: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -506,3 +506,57 @@ fn predict_reads_webp_and_crops_the_centre() {
         "--center-crop 0",
     );
 }
+
+#[test]
+fn export_onnx_then_predict_from_it_gives_the_same_scores() {
+    let parrot = root().join("assets/parrot.jpg");
+    let parrot = parrot.to_str().unwrap();
+    let direct = mobilenet(&["predict", "--json", "--top", "3", parrot]);
+    assert!(direct.status.success(), "{}", stderr(&direct));
+    for (name, extra) in [
+        ("kept.onnx", None),
+        ("folded.onnx", Some("--fold-batch-norm")),
+    ] {
+        let out = tmp(name);
+        let mut args = vec!["export", "--format", "onnx", "-o", out.to_str().unwrap()];
+        args.extend(extra);
+        let e = mobilenet(&args);
+        assert!(e.status.success(), "{}", stderr(&e));
+        assert!(stdout(&e).contains("opset 13"), "{}", stdout(&e));
+        let p = mobilenet(&[
+            "predict",
+            "--json",
+            "--top",
+            "3",
+            "--model",
+            out.to_str().unwrap(),
+            parrot,
+        ]);
+        assert!(p.status.success(), "{}", stderr(&p));
+        let (a, b): (Value, Value) = (
+            serde_json::from_str(&stdout(&direct)).unwrap(),
+            serde_json::from_str(&stdout(&p)).unwrap(),
+        );
+        for (x, y) in a["top"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(b["top"].as_array().unwrap())
+        {
+            assert_eq!(x["index"], y["index"], "{name}");
+            assert_eq!(x["label"], y["label"], "{name}");
+            let d = (x["score"].as_f64().unwrap() - y["score"].as_f64().unwrap()).abs();
+            assert!(d < 1e-4, "{name}: {x} vs {y}");
+        }
+    }
+    // A file that is not a model: one line naming it.
+    let bad = write_tmp("bad.onnx", b"\x08\x07garbage");
+    let o = mobilenet(&[
+        "export",
+        "--model",
+        &bad,
+        "-o",
+        tmp("never.onnx").to_str().unwrap(),
+    ]);
+    assert_clean_error(&o, "bad.onnx");
+}

@@ -12,8 +12,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::config::MobileNetConfig;
+use crate::config::{LayerKind, MobileNetConfig};
 use crate::error::{Error, Result};
+use crate::layers::batch_norm::BatchNorm;
 
 /// One parameter tensor, row-major.
 #[derive(Debug, Clone, PartialEq)]
@@ -119,6 +120,55 @@ impl Checkpoint {
             ));
         }
         Ok(())
+    }
+}
+
+impl Checkpoint {
+    /// The same network with every BatchNorm folded into its convolution (weights scaled, a
+    /// bias added): `batch_norm: false`, as TFLite files and folded ONNX graphs hold it. A
+    /// checkpoint already folded is returned as is. Call on a checked checkpoint.
+    pub fn fold_batch_norm(&self) -> Checkpoint {
+        if !self.config.batch_norm {
+            return self.clone();
+        }
+        let mut config = self.config.clone();
+        config.batch_norm = false;
+        let mut weights = Weights::new();
+        let get = |n: String| &self.weights.get(&n).expect("checked checkpoint").data;
+        for spec in self.config.layers() {
+            let name = &spec.name;
+            match spec.kind {
+                LayerKind::AvgPool | LayerKind::Softmax => {}
+                LayerKind::Fc => {
+                    for p in ["weight", "bias"] {
+                        let n = format!("{name}.{p}");
+                        weights.insert(n.clone(), self.weights.get(&n).expect("checked").clone());
+                    }
+                }
+                _ => {
+                    let w = self
+                        .weights
+                        .get(&format!("{name}.weight"))
+                        .expect("checked");
+                    let mut data = w.data.clone();
+                    let bias = BatchNorm {
+                        gamma: get(format!("{name}.bn.weight")),
+                        beta: get(format!("{name}.bn.bias")),
+                        mean: get(format!("{name}.bn.running_mean")),
+                        var: get(format!("{name}.bn.running_var")),
+                        eps: self.config.bn_eps,
+                    }
+                    .fold(&mut data);
+                    weights.insert(format!("{name}.bias"), Param::new(vec![bias.len()], bias));
+                    weights.insert(format!("{name}.weight"), Param::new(w.shape.clone(), data));
+                }
+            }
+        }
+        Checkpoint {
+            config,
+            weights,
+            labels: self.labels.clone(),
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 mod bench;
 mod embed;
 mod eval;
+mod export;
 pub mod images;
 mod import;
 mod predict;
@@ -24,6 +25,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Command::Predict(a) => predict::run(a),
         Command::Embed(a) => embed::run(a),
         Command::Import(a) => import::run(a),
+        Command::Export(a) => export::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Train(a) => train::run(a),
         Command::Eval(a) => eval::run(a),

@@ -34,6 +34,45 @@ pub fn io_to_oi(i: usize, o: usize, data: &[f32]) -> Vec<f32> {
     transpose(i, o, data)
 }
 
+/// OIHW (ONNX and PyTorch convolutions, (Cout, Cin, KH, KW)) → HWIO (ours, (KH, KW, Cin, Cout)).
+pub fn oihw_to_hwio(o: usize, i: usize, kh: usize, kw: usize, data: &[f32]) -> Vec<f32> {
+    // (O, I·KH·KW) → (I·KH·KW, O) is (I, KH, KW, O); then move I inside the kernel window.
+    let ihwo = transpose(o, i * kh * kw, data);
+    let mut out = vec![0.0; data.len()];
+    for ci in 0..i {
+        for k in 0..kh * kw {
+            let src = (ci * kh * kw + k) * o;
+            let dst = (k * i + ci) * o;
+            out[dst..dst + o].copy_from_slice(&ihwo[src..src + o]);
+        }
+    }
+    out
+}
+
+/// HWIO → OIHW, the inverse of [`oihw_to_hwio`].
+pub fn hwio_to_oihw(kh: usize, kw: usize, i: usize, o: usize, data: &[f32]) -> Vec<f32> {
+    assert_eq!(data.len(), kh * kw * i * o, "hwio_to_oihw: len");
+    let mut ihwo = vec![0.0; data.len()];
+    for ci in 0..i {
+        for k in 0..kh * kw {
+            let src = (k * i + ci) * o;
+            let dst = (ci * kh * kw + k) * o;
+            ihwo[dst..dst + o].copy_from_slice(&data[src..src + o]);
+        }
+    }
+    transpose(i * kh * kw, o, &ihwo)
+}
+
+/// ONNX / PyTorch depthwise kernel (C, 1, KH, KW) → ours (KH, KW, C).
+pub fn c1hw_to_hwc(c: usize, khw: usize, data: &[f32]) -> Vec<f32> {
+    transpose(c, khw, data)
+}
+
+/// Ours (KH, KW, C) → ONNX / PyTorch depthwise (C, 1, KH, KW), the inverse of [`c1hw_to_hwc`].
+pub fn hwc_to_c1hw(khw: usize, c: usize, data: &[f32]) -> Vec<f32> {
+    transpose(khw, c, data)
+}
+
 /// Shape of a TFLite DEPTHWISE_CONV_2D kernel (1, KH, KW, C) in ours (KH, KW, C). The bytes are
 /// the same (the unit axis is outermost), so only the shape changes. `None` if not that form.
 pub fn tflite_depthwise_shape(shape: &[usize]) -> Option<Vec<usize>> {
@@ -84,6 +123,29 @@ mod tests {
         // element (o=1, h=0, w=0, i=2) sits at OHWI index 1*27 + 2 and HWIO index 2*2 + 1.
         assert_eq!(hwio[2 * 2 + 1], data[27 + 2]);
         assert_eq!(hwio_to_ohwi(27, 2, &hwio), data);
+    }
+
+    #[test]
+    fn oihw_hwio_round_trip() {
+        let (o, i, kh, kw) = (4, 3, 3, 2);
+        let data: Vec<f32> = (0..o * i * kh * kw).map(|v| v as f32).collect();
+        let hwio = oihw_to_hwio(o, i, kh, kw, &data);
+        // element (o=3, i=1, h=2, w=1) sits at OIHW ((3·3 + 1)·3 + 2)·2 + 1 and at HWIO
+        // ((2·2 + 1)·3 + 1)·4 + 3.
+        assert_eq!(
+            hwio[((2 * 2 + 1) * 3 + 1) * 4 + 3],
+            data[((3 * 3 + 1) * 3 + 2) * 2 + 1]
+        );
+        assert_eq!(hwio_to_oihw(kh, kw, i, o, &hwio), data);
+    }
+
+    #[test]
+    fn depthwise_c1hw_round_trip() {
+        let data: Vec<f32> = (0..5 * 9).map(|v| v as f32).collect();
+        let hwc = c1hw_to_hwc(5, 9, &data);
+        // channel 4, tap 7.
+        assert_eq!(hwc[7 * 5 + 4], data[4 * 9 + 7]);
+        assert_eq!(hwc_to_c1hw(9, 5, &hwc), data);
     }
 
     #[test]

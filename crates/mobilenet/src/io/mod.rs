@@ -5,6 +5,7 @@ pub mod layout;
 pub mod names;
 pub mod native;
 pub mod npy;
+pub mod onnx;
 pub mod tf_graphdef;
 pub mod tflite;
 
@@ -25,17 +26,27 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
         "safetensors" | "json" => native::load(path),
         "pb" => tf_graphdef::import_graphdef(path),
         "tflite" => tflite::import_tflite(path),
+        "onnx" => onnx::import_onnx(path),
         _ => {
             let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
             if bytes.get(4..8) == Some(b"TFL3") {
                 tflite::import_tflite_bytes(&bytes, path)
+            } else if looks_like_onnx(&bytes) {
+                onnx::import_onnx_bytes(&bytes, path)
             } else {
                 Err(Error::Unsupported {
                     path: path.into(),
-                    what: "unknown model format (expected .safetensors/.json, .pb or .tflite)"
-                        .into(),
+                    what:
+                        "unknown model format (expected .safetensors/.json, .pb, .tflite or .onnx)"
+                            .into(),
                 })
             }
         }
     }
+}
+
+/// An ONNX `ModelProto` starts with field 1 (`ir_version`, a varint: byte 0x08) and a small
+/// version; a TF GraphDef starts with field 1 as a message (`node`: byte 0x0a).
+fn looks_like_onnx(bytes: &[u8]) -> bool {
+    matches!(bytes, [0x08, v, ..] if (1..=32).contains(v))
 }

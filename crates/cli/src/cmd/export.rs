@@ -1,0 +1,42 @@
+//! `mobilenet export`: write a model in another framework's format.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use mobilenet::io::onnx::{export_onnx, OnnxOptions, OPSET};
+
+use crate::args::{ExportArgs, ExportFormat};
+use crate::output;
+
+pub fn run(a: ExportArgs) -> Result<ExitCode> {
+    let (mut ckpt, name) = match &a.model {
+        Some(path) => (mobilenet::io::load(path)?, path.clone()),
+        None => (
+            mobilenet::pretrained::builtin()?,
+            PathBuf::from(mobilenet::pretrained::BUILTIN_NAME),
+        ),
+    };
+    super::attach_labels(&mut ckpt, a.labels.as_deref())?;
+    match a.format {
+        ExportFormat::Onnx => {
+            let opts = OnnxOptions {
+                fold_batch_norm: a.fold_batch_norm,
+            };
+            export_onnx(&ckpt, &a.output, opts)?;
+            let c = &ckpt.config;
+            output::print(&format!(
+                "{} → {} (ONNX opset {OPSET}, input (N, 3, {r}, {r}), BatchNorm {})\n",
+                name.display(),
+                a.output.display(),
+                if a.fold_batch_norm || !c.batch_norm {
+                    "folded"
+                } else {
+                    "kept"
+                },
+                r = c.resolution,
+            ))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
