@@ -387,7 +387,7 @@ fn param<'a>(w: &'a Weights, name: &str, source: &Path) -> Result<&'a [f32]> {
 
 /// The layer's weight with its BatchNorm folded in, and the resulting bias; or the weight and
 /// the stored bias of a folded (`batch_norm: false`) checkpoint.
-fn folded(
+pub(crate) fn folded(
     w: &Weights,
     config: &MobileNetConfig,
     spec: &LayerSpec,

@@ -14,7 +14,6 @@ use std::path::Path;
 
 use crate::config::{LayerKind, MobileNetConfig};
 use crate::error::{Error, Result};
-use crate::layers::batch_norm::BatchNorm;
 
 /// One parameter tensor, row-major.
 #[derive(Debug, Clone, PartialEq)]
@@ -134,7 +133,6 @@ impl Checkpoint {
         let mut config = self.config.clone();
         config.batch_norm = false;
         let mut weights = Weights::new();
-        let get = |n: String| &self.weights.get(&n).expect("checked checkpoint").data;
         for spec in self.config.layers() {
             let name = &spec.name;
             match spec.kind {
@@ -146,21 +144,18 @@ impl Checkpoint {
                     }
                 }
                 _ => {
-                    let w = self
+                    let (data, bias) =
+                        crate::model::folded(&self.weights, &self.config, &spec, Path::new(""))
+                            .expect("checked checkpoint");
+                    let shape = self
                         .weights
                         .get(&format!("{name}.weight"))
                         .expect("checked");
-                    let mut data = w.data.clone();
-                    let bias = BatchNorm {
-                        gamma: get(format!("{name}.bn.weight")),
-                        beta: get(format!("{name}.bn.bias")),
-                        mean: get(format!("{name}.bn.running_mean")),
-                        var: get(format!("{name}.bn.running_var")),
-                        eps: self.config.bn_eps,
-                    }
-                    .fold(&mut data);
                     weights.insert(format!("{name}.bias"), Param::new(vec![bias.len()], bias));
-                    weights.insert(format!("{name}.weight"), Param::new(w.shape.clone(), data));
+                    weights.insert(
+                        format!("{name}.weight"),
+                        Param::new(shape.shape.clone(), data),
+                    );
                 }
             }
         }

@@ -1,6 +1,5 @@
 //! `mobilenet export`: write a model in another framework's format.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -10,14 +9,7 @@ use crate::args::{ExportArgs, ExportFormat};
 use crate::output;
 
 pub fn run(a: ExportArgs) -> Result<ExitCode> {
-    let (mut ckpt, name) = match &a.model {
-        Some(path) => (mobilenet::io::load(path)?, path.clone()),
-        None => (
-            mobilenet::pretrained::builtin()?,
-            PathBuf::from(mobilenet::pretrained::BUILTIN_NAME),
-        ),
-    };
-    super::attach_labels(&mut ckpt, a.labels.as_deref())?;
+    let (ckpt, name) = super::load_model_from(a.model.as_deref(), a.labels.as_deref())?;
     match a.format {
         ExportFormat::Onnx => {
             let opts = OnnxOptions {

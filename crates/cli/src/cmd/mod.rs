@@ -94,14 +94,22 @@ pub fn attach_labels(ckpt: &mut Checkpoint, labels: Option<&Path>) -> Result<()>
 
 /// The model named by `--model`, or the built-in one; plus the name to show for it.
 pub fn load_model(run: &RunArgs) -> Result<(Checkpoint, PathBuf)> {
-    let (mut ckpt, name) = match &run.model {
-        Some(path) => (mobilenet::io::load(path)?, path.clone()),
+    load_model_from(run.model.as_deref(), run.labels.as_deref())
+}
+
+/// [`load_model`] from the two paths alone (for commands without the run flags).
+pub fn load_model_from(
+    model: Option<&Path>,
+    labels: Option<&Path>,
+) -> Result<(Checkpoint, PathBuf)> {
+    let (mut ckpt, name) = match model {
+        Some(path) => (mobilenet::io::load(path)?, path.to_path_buf()),
         None => (
             mobilenet::pretrained::builtin()?,
             PathBuf::from(mobilenet::pretrained::BUILTIN_NAME),
         ),
     };
-    attach_labels(&mut ckpt, run.labels.as_deref())?;
+    attach_labels(&mut ckpt, labels)?;
     Ok((ckpt, name))
 }
 

@@ -307,15 +307,9 @@ impl<'a> Walk<'a> {
             }
             ("BatchNormalization", Stage::Body) => {
                 let bn = self.batch_norm(node)?;
-                let last = self.convs.last_mut().expect("stage Body has a convolution");
+                let last = self.convs.last().expect("stage Body has a convolution");
                 if last.bn.is_some() || last.act.is_some() {
-                    return Err(Error::Unsupported {
-                        path: self.path.into(),
-                        what: format!(
-                            "node `{}` (BatchNormalization) does not follow a convolution",
-                            node_name(node)
-                        ),
-                    });
+                    return Err(self.unsupported(node, "does not follow a convolution"));
                 }
                 let channels = last.dims[0];
                 if bn.gamma.len() != channels {
@@ -331,18 +325,11 @@ impl<'a> Walk<'a> {
             }
             ("Relu" | "Clip", Stage::Body) => {
                 let act = self.activation(node)?;
-                let last = self.convs.last_mut().expect("stage Body has a convolution");
+                let last = self.convs.last().expect("stage Body has a convolution");
                 if last.act.is_some() {
-                    return Err(Error::Unsupported {
-                        path: self.path.into(),
-                        what: format!(
-                            "node `{}` ({}): two activations in a row",
-                            node_name(node),
-                            node.op_type
-                        ),
-                    });
+                    return Err(self.unsupported(node, "two activations in a row"));
                 }
-                last.act = Some(act);
+                self.convs.last_mut().expect("checked").act = Some(act);
             }
             ("GlobalAveragePool", Stage::Body) => self.stage = Stage::Pooled,
             ("AveragePool", Stage::Body) => {
