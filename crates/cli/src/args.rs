@@ -380,4 +380,7 @@ pub struct EvalArgs {
     /// One JSON object: top1, top5, loss, images, confusion.
     #[arg(long)]
     pub json: bool,
+    /// Test-time augmentation: average each image's logits with its mirror image's.
+    #[arg(long)]
+    pub tta_flip: bool,
 }

@@ -160,6 +160,21 @@ fn train_resume_predict_and_eval() {
     assert!((0.0..=1.0).contains(&t1) && t1 <= t5 && t5 <= 1.0, "{v}");
     assert_eq!(v["images"], 6);
     assert_eq!(v["confusion"].as_array().unwrap().len(), 10);
+
+    // Flip test-time augmentation evaluates the same images, twice each.
+    let o4 = mobilenet(&[
+        "eval",
+        "--json",
+        "--tta-flip",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        d,
+    ]);
+    check(&o4);
+    let v4: Value = serde_json::from_str(String::from_utf8_lossy(&o4.stdout).trim()).unwrap();
+    assert_eq!(v4["images"], 6);
+    assert!(v4["loss"].as_f64().unwrap().is_finite(), "{v4}");
 }
 
 #[test]

@@ -240,3 +240,35 @@ fn truncated_or_foreign_checkpoints_are_clear_errors() {
         "{err}"
     );
 }
+
+#[test]
+fn flip_horizontal_mirrors_each_row_and_is_its_own_inverse() {
+    // Two images of 2×3 pixels with 2 channels; pixel (n, y, x) channel ch = n·100 + y·10 + x + ch/2.
+    let (h, w, c) = (2, 3, 2);
+    let v =
+        |n: usize, y: usize, x: usize, ch: usize| (n * 100 + y * 10 + x) as f32 + ch as f32 / 2.0;
+    let mut t = Vec::new();
+    for n in 0..2 {
+        for y in 0..h {
+            for x in 0..w {
+                for ch in 0..c {
+                    t.push(v(n, y, x, ch));
+                }
+            }
+        }
+    }
+    let orig = t.clone();
+    mobilenet::train::flip_horizontal(&mut t, w, c);
+    for n in 0..2 {
+        for y in 0..h {
+            for x in 0..w {
+                for ch in 0..c {
+                    let i = ((n * h + y) * w + x) * c + ch;
+                    assert_eq!(t[i], v(n, y, w - 1 - x, ch), "n {n} y {y} x {x} ch {ch}");
+                }
+            }
+        }
+    }
+    mobilenet::train::flip_horizontal(&mut t, w, c);
+    assert_eq!(t, orig);
+}

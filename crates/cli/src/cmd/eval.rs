@@ -45,7 +45,7 @@ pub fn run(a: EvalArgs) -> Result<ExitCode> {
         },
     )?;
     let res = mobilenet::with_threads(a.run.threads, || {
-        mobilenet::train::evaluate(kernels, &model, &loader)
+        mobilenet::train::evaluate_with(kernels, &model, &loader, a.tta_flip)
     })??;
     if a.json {
         println!("{}", serde_json::to_string(&res)?);

@@ -22,5 +22,6 @@ pub use network::{Mode, ParamKind, TrainNet};
 pub use optimizer::{DecayRule, Optimizer, OptimizerKind};
 pub use schedule::{Schedule, ScheduleKind};
 pub use trainer::{
-    evaluate, AugmentKind, EpochMetrics, EvalResult, Event, Outcome, TrainConfig, Trainer,
+    evaluate, evaluate_with, flip_horizontal, AugmentKind, EpochMetrics, EvalResult, Event,
+    Outcome, TrainConfig, Trainer,
 };

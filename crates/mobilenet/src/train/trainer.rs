@@ -157,6 +157,29 @@ pub struct EvalResult {
 
 /// Evaluates `model` (inference form) on every image of `loader`'s data set, in order.
 pub fn evaluate(k: &Kernels, model: &crate::MobileNet, loader: &Loader) -> Result<EvalResult> {
+    evaluate_with(k, model, loader, false)
+}
+
+/// Mirrors each image of an NHWC batch left to right, in place.
+pub fn flip_horizontal(x: &mut [f32], w: usize, c: usize) {
+    for row in x.chunks_exact_mut(w * c) {
+        for i in 0..w / 2 {
+            let j = w - 1 - i;
+            for ch in 0..c {
+                row.swap(i * c + ch, j * c + ch);
+            }
+        }
+    }
+}
+
+/// [`evaluate`], with test-time augmentation when `flip` is set: each image's logits are the
+/// mean of the logits of the image and of its mirror image.
+pub fn evaluate_with(
+    k: &Kernels,
+    model: &crate::MobileNet,
+    loader: &Loader,
+    flip: bool,
+) -> Result<EvalResult> {
     let classes = model.config().classes;
     let [h, w, c] = model.input_hwc();
     let mut out = EvalResult {
@@ -168,8 +191,20 @@ pub fn evaluate(k: &Kernels, model: &crate::MobileNet, loader: &Loader) -> Resul
     };
     let (mut c1, mut c5) = (0usize, 0usize);
     for b in loader.epoch(0, 0) {
+        let mirrored = flip.then(|| {
+            let mut m = b.x.clone();
+            flip_horizontal(&mut m, w, c);
+            m
+        });
         let x = crate::Tensor::from_vec([b.n, h, w, c], b.x);
-        let logits = model.forward_with(k, &x, None)?;
+        let mut logits = model.forward_with(k, &x, None)?;
+        if let Some(m) = mirrored {
+            let xm = crate::Tensor::from_vec([b.n, h, w, c], m);
+            let lm = model.forward_with(k, &xm, None)?;
+            for (a, b) in logits.iter_mut().zip(lm.iter()) {
+                *a = 0.5 * (*a + *b);
+            }
+        }
         let s = softmax_cross_entropy(&logits, &b.labels, classes, 0.0, None);
         out.loss += s.loss * b.n as f64;
         c1 += s.correct;
