@@ -146,33 +146,28 @@ fn train_resume_predict_and_eval() {
     let label = v["top"][0]["label"].as_str().unwrap();
     assert!(mobilenet::data::CIFAR10_CLASSES.contains(&label), "{label}");
 
-    let o3 = mobilenet(&[
-        "eval",
-        "--json",
-        "--model",
-        model.to_str().unwrap(),
-        "--data",
-        d,
-    ]);
-    check(&o3);
-    let v: Value = serde_json::from_str(String::from_utf8_lossy(&o3.stdout).trim()).unwrap();
+    let eval = |extra: &[&str]| -> Value {
+        let mut args = vec![
+            "eval",
+            "--json",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            d,
+        ];
+        args.extend_from_slice(extra);
+        let o = mobilenet(&args);
+        check(&o);
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap()
+    };
+    let v = eval(&[]);
     let (t1, t5) = (v["top1"].as_f64().unwrap(), v["top5"].as_f64().unwrap());
     assert!((0.0..=1.0).contains(&t1) && t1 <= t5 && t5 <= 1.0, "{v}");
     assert_eq!(v["images"], 6);
     assert_eq!(v["confusion"].as_array().unwrap().len(), 10);
 
     // Flip test-time augmentation evaluates the same images, twice each.
-    let o4 = mobilenet(&[
-        "eval",
-        "--json",
-        "--tta-flip",
-        "--model",
-        model.to_str().unwrap(),
-        "--data",
-        d,
-    ]);
-    check(&o4);
-    let v4: Value = serde_json::from_str(String::from_utf8_lossy(&o4.stdout).trim()).unwrap();
+    let v4 = eval(&["--tta-flip"]);
     assert_eq!(v4["images"], 6);
     assert!(v4["loss"].as_f64().unwrap().is_finite(), "{v4}");
 }

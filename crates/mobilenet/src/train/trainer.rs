@@ -191,16 +191,12 @@ pub fn evaluate_with(
     };
     let (mut c1, mut c5) = (0usize, 0usize);
     for b in loader.epoch(0, 0) {
-        let mirrored = flip.then(|| {
-            let mut m = b.x.clone();
-            flip_horizontal(&mut m, w, c);
-            m
-        });
-        let x = crate::Tensor::from_vec([b.n, h, w, c], b.x);
+        let mut x = crate::Tensor::from_vec([b.n, h, w, c], b.x);
         let mut logits = model.forward_with(k, &x, None)?;
-        if let Some(m) = mirrored {
-            let xm = crate::Tensor::from_vec([b.n, h, w, c], m);
-            let lm = model.forward_with(k, &xm, None)?;
+        if flip {
+            // The batch is mirrored in place for the second pass: no copy.
+            flip_horizontal(&mut x.data, w, c);
+            let lm = model.forward_with(k, &x, None)?;
             for (a, b) in logits.iter_mut().zip(lm.iter()) {
                 *a = 0.5 * (*a + *b);
             }
