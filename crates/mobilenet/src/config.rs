@@ -146,24 +146,100 @@ impl PaddingMode {
     }
 }
 
-/// How input pixels (0..=255) are mapped to the network's input: `(x - mean) / std`.
+/// How input pixels (0..=255) are mapped to the network's input: `(x - mean[c]) / std[c]`
+/// for channel `c` (R, G, B). In JSON each of `mean` and `std` is one number (every channel
+/// the same, as Google's models) or a list of three.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(from = "NormalizationRepr", into = "NormalizationRepr")]
 pub struct Normalization {
-    pub mean: f32,
-    pub std: f32,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
 }
 
 impl Normalization {
+    /// The same mean and std for every channel.
+    pub const fn uniform(mean: f32, std: f32) -> Normalization {
+        Normalization {
+            mean: [mean; 3],
+            std: [std; 3],
+        }
+    }
+
     /// TF-Slim / Keras MobileNet: `(x - 127.5) / 127.5`, i.e. [-1, 1].
-    pub const TF: Normalization = Normalization {
-        mean: 127.5,
-        std: 127.5,
+    pub const TF: Normalization = Normalization::uniform(127.5, 127.5);
+
+    /// torchvision's and timm's ImageNet statistics (×255 for pixels in 0..=255).
+    pub const IMAGENET: Normalization = Normalization {
+        mean: [0.485 * 255.0, 0.456 * 255.0, 0.406 * 255.0],
+        std: [0.229 * 255.0, 0.224 * 255.0, 0.225 * 255.0],
     };
+
+    /// The classic PyTorch CIFAR-10 code's `transforms.Normalize((0.4914, 0.4822, 0.4465),
+    /// (0.2023, 0.1994, 0.2010))` (×255).
+    pub const CIFAR10_PYTORCH: Normalization = Normalization {
+        mean: [0.4914 * 255.0, 0.4822 * 255.0, 0.4465 * 255.0],
+        std: [0.2023 * 255.0, 0.1994 * 255.0, 0.2010 * 255.0],
+    };
+
+    /// `(v - mean[c]) / std[c]`.
+    #[inline]
+    pub fn apply(&self, v: f32, c: usize) -> f32 {
+        (v - self.mean[c]) / self.std[c]
+    }
 }
 
 impl Default for Normalization {
     fn default() -> Self {
         Normalization::TF
+    }
+}
+
+/// One value for all three channels, or one per channel.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(untagged)]
+enum PerChannel {
+    One(f32),
+    Three([f32; 3]),
+}
+
+impl PerChannel {
+    fn of(v: [f32; 3]) -> PerChannel {
+        if v[0] == v[1] && v[1] == v[2] {
+            PerChannel::One(v[0])
+        } else {
+            PerChannel::Three(v)
+        }
+    }
+
+    fn values(self) -> [f32; 3] {
+        match self {
+            PerChannel::One(v) => [v; 3],
+            PerChannel::Three(v) => v,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct NormalizationRepr {
+    mean: PerChannel,
+    std: PerChannel,
+}
+
+impl From<NormalizationRepr> for Normalization {
+    fn from(r: NormalizationRepr) -> Self {
+        Normalization {
+            mean: r.mean.values(),
+            std: r.std.values(),
+        }
+    }
+}
+
+impl From<Normalization> for NormalizationRepr {
+    fn from(n: Normalization) -> Self {
+        NormalizationRepr {
+            mean: PerChannel::of(n.mean),
+            std: PerChannel::of(n.std),
+        }
     }
 }
 
@@ -278,10 +354,11 @@ impl MobileNetConfig {
             )));
         }
         let n = self.normalization;
-        if !(n.mean.is_finite() && n.std.is_finite() && n.std != 0.0) {
+        let finite = |v: &[f32; 3]| v.iter().all(|x| x.is_finite());
+        if !(finite(&n.mean) && finite(&n.std) && n.std.iter().all(|&s| s != 0.0)) {
             return Err(Error::Config(format!(
-                "input normalization (x - {}) / {} is not usable: the mean and the std must be \
-                 finite and the std non-zero",
+                "input normalization (x - {:?}) / {:?} is not usable: the means and the stds must \
+                 be finite and the stds non-zero",
                 n.mean, n.std
             )));
         }

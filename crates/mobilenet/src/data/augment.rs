@@ -67,7 +67,10 @@ impl ChannelNorm {
 
 impl From<Normalization> for ChannelNorm {
     fn from(n: Normalization) -> Self {
-        ChannelNorm::scalar(n.mean, n.std)
+        ChannelNorm {
+            mean: n.mean,
+            std: n.std,
+        }
     }
 }
 

@@ -180,13 +180,14 @@ pub fn resize(img: &RgbImage, p: &Preprocess) -> RgbImage {
     image::imageops::resize(view, s, s, FilterType::Triangle)
 }
 
-/// `(x - mean) / std` per channel value, into a (1, S, S, 3) tensor.
+/// `(x - mean[c]) / std[c]` for each value of channel `c`, into a (1, S, S, 3) tensor.
 pub fn normalize(img: &RgbImage, n: Normalization) -> Tensor {
     let (w, h) = img.dimensions();
     let data = img
         .as_raw()
         .iter()
-        .map(|&v| (v as f32 - n.mean) / n.std)
+        .enumerate()
+        .map(|(i, &v)| n.apply(v as f32, i % 3))
         .collect();
     Tensor::from_vec([1, h as usize, w as usize, 3], data)
 }
@@ -219,10 +220,7 @@ mod tests {
         let p = Preprocess {
             size: 4,
             center_crop: None,
-            normalization: Normalization {
-                mean: 0.0,
-                std: 1.0,
-            },
+            normalization: Normalization::uniform(0.0, 1.0),
         };
         assert_eq!(resize(&img, &p), img);
         let t = normalize(&img, Normalization::TF);

@@ -1,6 +1,6 @@
 //! Layout transforms between other frameworks' weight layouts and ours. Pure functions.
 
-use super::names::TfLayout;
+use super::names::{TfLayout, TorchLayout};
 
 /// Transposes a row-major (rows, cols) matrix into (cols, rows).
 pub fn transpose(rows: usize, cols: usize, data: &[f32]) -> Vec<f32> {
@@ -112,9 +112,104 @@ pub fn to_tf_slim_shape(layout: TfLayout, shape: &[usize]) -> Option<Vec<usize>>
     }
 }
 
+/// Shape in ours of a PyTorch tensor of shape `shape` in `layout`; `None` if not of that form.
+pub fn torch_shape_to_ours(layout: TorchLayout, shape: &[usize]) -> Option<Vec<usize>> {
+    match (layout, shape) {
+        (TorchLayout::Conv, &[o, i, kh, kw]) => Some(vec![kh, kw, i, o]),
+        (TorchLayout::Depthwise, &[c, 1, kh, kw]) => Some(vec![kh, kw, c]),
+        (TorchLayout::Pointwise, &[o, i, 1, 1]) | (TorchLayout::Linear, &[o, i]) => {
+            Some(vec![i, o])
+        }
+        (TorchLayout::Vector, &[c]) => Some(vec![c]),
+        _ => None,
+    }
+}
+
+/// PyTorch shape of our tensor of shape `shape` in `layout`; the inverse of
+/// [`torch_shape_to_ours`].
+pub fn ours_shape_to_torch(layout: TorchLayout, shape: &[usize]) -> Option<Vec<usize>> {
+    match (layout, shape) {
+        (TorchLayout::Conv, &[kh, kw, i, o]) => Some(vec![o, i, kh, kw]),
+        (TorchLayout::Depthwise, &[kh, kw, c]) => Some(vec![c, 1, kh, kw]),
+        (TorchLayout::Pointwise, &[i, o]) => Some(vec![o, i, 1, 1]),
+        (TorchLayout::Linear, &[i, o]) => Some(vec![o, i]),
+        (TorchLayout::Vector, &[c]) => Some(vec![c]),
+        _ => None,
+    }
+}
+
+/// A PyTorch tensor (shape, row-major data) in our layout; `None` if the shape is not of the
+/// layout's form.
+pub fn torch_to_ours(
+    layout: TorchLayout,
+    shape: &[usize],
+    data: &[f32],
+) -> Option<(Vec<usize>, Vec<f32>)> {
+    let ours = torch_shape_to_ours(layout, shape)?;
+    let data = match (layout, shape) {
+        (TorchLayout::Conv, &[o, i, kh, kw]) => oihw_to_hwio(o, i, kh, kw, data),
+        (TorchLayout::Depthwise, &[c, _, kh, kw]) => c1hw_to_hwc(c, kh * kw, data),
+        (TorchLayout::Pointwise | TorchLayout::Linear, &[o, i, ..]) => oi_to_io(o, i, data),
+        _ => data.to_vec(),
+    };
+    Some((ours, data))
+}
+
+/// Our tensor in PyTorch's layout; the inverse of [`torch_to_ours`].
+pub fn ours_to_torch(
+    layout: TorchLayout,
+    shape: &[usize],
+    data: &[f32],
+) -> Option<(Vec<usize>, Vec<f32>)> {
+    let theirs = ours_shape_to_torch(layout, shape)?;
+    let data = match (layout, shape) {
+        (TorchLayout::Conv, &[kh, kw, i, o]) => hwio_to_oihw(kh, kw, i, o, data),
+        (TorchLayout::Depthwise, &[kh, kw, c]) => hwc_to_c1hw(kh * kw, c, data),
+        (TorchLayout::Pointwise | TorchLayout::Linear, &[i, o]) => io_to_oi(i, o, data),
+        _ => data.to_vec(),
+    };
+    Some((theirs, data))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn torch_layouts_round_trip_and_place_elements() {
+        let seq = |n: usize| (0..n).map(|v| v as f32).collect::<Vec<_>>();
+        let cases: [(TorchLayout, Vec<usize>); 5] = [
+            (TorchLayout::Conv, vec![4, 3, 3, 3]),
+            (TorchLayout::Depthwise, vec![5, 1, 3, 3]),
+            (TorchLayout::Pointwise, vec![6, 4, 1, 1]),
+            (TorchLayout::Linear, vec![10, 7]),
+            (TorchLayout::Vector, vec![9]),
+        ];
+        for (layout, shape) in cases {
+            let data = seq(shape.iter().product());
+            let (ours, d) = torch_to_ours(layout, &shape, &data).unwrap();
+            let (back, b) = ours_to_torch(layout, &ours, &d).unwrap();
+            assert_eq!((back, b), (shape.clone(), data.clone()), "{layout:?}");
+        }
+        // Element placement: PyTorch w[o][i][y][x] is our w[y][x][i][o].
+        let (o, i) = (4, 3);
+        let data = seq(o * i * 9);
+        let (_, d) = torch_to_ours(TorchLayout::Conv, &[o, i, 3, 3], &data).unwrap();
+        let (oo, ii, y, x) = (2, 1, 0, 2);
+        assert_eq!(
+            d[((y * 3 + x) * i + ii) * o + oo],
+            data[((oo * i + ii) * 3 + y) * 3 + x]
+        );
+        // Depthwise w[c][0][y][x] is our w[y][x][c]; pointwise w[o][i] is our w[i][o].
+        let data = seq(5 * 9);
+        let (_, d) = torch_to_ours(TorchLayout::Depthwise, &[5, 1, 3, 3], &data).unwrap();
+        assert_eq!(d[(3 + 2) * 5 + 4], data[4 * 9 + 3 + 2]);
+        let data = seq(24);
+        let (_, d) = torch_to_ours(TorchLayout::Pointwise, &[6, 4, 1, 1], &data).unwrap();
+        assert_eq!(d[3 * 6 + 5], data[5 * 4 + 3]);
+        assert!(torch_to_ours(TorchLayout::Depthwise, &[5, 2, 3, 3], &seq(90)).is_none());
+        assert!(torch_to_ours(TorchLayout::Pointwise, &[6, 4, 3, 3], &seq(216)).is_none());
+    }
 
     #[test]
     fn ohwi_hwio_round_trip() {

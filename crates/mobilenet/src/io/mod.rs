@@ -8,14 +8,17 @@ pub mod npy;
 pub mod onnx;
 pub mod tf_graphdef;
 pub mod tflite;
+pub mod torch;
 
 use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::params::Checkpoint;
 
-/// Loads a model of any supported format, recognised by content (TFLite's `TFL3` identifier)
-/// and extension: ours (`.safetensors` / `.json`), a TensorFlow frozen graph (`.pb`), TFLite.
+/// Loads a model of any supported format, recognised by content (TFLite's `TFL3` identifier,
+/// ZIP's `PK`, a safetensors header's names) and extension: ours (`.safetensors` / `.json`), a
+/// PyTorch state dict (`.pt` / `.pth`, or a safetensors file with PyTorch's names), a
+/// TensorFlow frozen graph (`.pb`), TFLite, ONNX.
 pub fn load(path: &Path) -> Result<Checkpoint> {
     let ext = path
         .extension()
@@ -23,7 +26,16 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
         .map(str::to_ascii_lowercase)
         .unwrap_or_default();
     match ext.as_str() {
-        "safetensors" | "json" => native::load(path),
+        "json" => native::load(path),
+        "safetensors" => {
+            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+            if torch::is_torch_safetensors(&bytes) {
+                torch::import_torch_bytes(&bytes, path)
+            } else {
+                native::load(path)
+            }
+        }
+        "pt" | "pth" => torch::import_torch(path),
         "pb" => tf_graphdef::import_graphdef(path),
         "tflite" => tflite::import_tflite(path),
         "onnx" => onnx::import_onnx(path),
@@ -31,13 +43,15 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
             let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
             if bytes.get(4..8) == Some(b"TFL3") {
                 tflite::import_tflite_bytes(&bytes, path)
+            } else if torch::looks_like_zip(&bytes) {
+                torch::import_torch_bytes(&bytes, path)
             } else if looks_like_onnx(&bytes) {
                 onnx::import_onnx_bytes(&bytes, path)
             } else {
                 Err(Error::Unsupported {
                     path: path.into(),
                     what:
-                        "unknown model format (expected .safetensors/.json, .pb, .tflite or .onnx)"
+                        "unknown model format (expected .safetensors/.json, .pt/.pth, .pb, .tflite or .onnx)"
                             .into(),
                 })
             }

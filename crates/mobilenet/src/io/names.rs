@@ -81,6 +81,127 @@ fn match_pattern(pattern: &str, hole: &str, name: &str) -> Option<Option<usize>>
     }
 }
 
+/// How a PyTorch tensor's layout maps onto ours; see [`super::layout::torch_to_ours`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TorchLayout {
+    /// Dense 3×3 convolution: PyTorch OIHW (Cout, Cin, 3, 3) ↔ ours HWIO (3, 3, Cin, Cout).
+    Conv,
+    /// Depthwise 3×3: PyTorch (C, 1, 3, 3) ↔ ours (3, 3, C).
+    Depthwise,
+    /// 1×1 convolution: PyTorch (Cout, Cin, 1, 1) ↔ ours (Cin, Cout).
+    Pointwise,
+    /// Fully connected weight: PyTorch (out, in) ↔ ours (in, out).
+    Linear,
+    /// A vector (BatchNorm parameters and statistics, biases): the same.
+    Vector,
+}
+
+/// The PyTorch code bases whose MobileNet v1 parameter names we read and write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TorchFamily {
+    /// The classic PyTorch CIFAR-10 code (`MobileNet` / `Block`: `conv1`, `bn1`,
+    /// `layers.N.conv1/bn1/conv2/bn2`, `linear`).
+    PytorchCifar,
+    /// timm's `mobilenetv1_100` (`conv_stem`, `bn1`, `blocks.S.J.conv_dw/bn1/conv_pw/bn2`,
+    /// `classifier`).
+    Timm,
+}
+
+impl TorchFamily {
+    pub const ALL: [TorchFamily; 2] = [TorchFamily::PytorchCifar, TorchFamily::Timm];
+
+    /// The name used on the command line (`--names`).
+    pub fn name(self) -> &'static str {
+        match self {
+            TorchFamily::PytorchCifar => "pytorch-cifar",
+            TorchFamily::Timm => "timm",
+        }
+    }
+
+    /// The stem weight's name: present in every state dict of the family.
+    pub fn stem_name(self) -> &'static str {
+        match self {
+            TorchFamily::PytorchCifar => "conv1.weight",
+            TorchFamily::Timm => "conv_stem.weight",
+        }
+    }
+}
+
+/// One parameter: our name pattern, its names in the two PyTorch code bases, and the layout.
+/// `{i}` is our 0-based block index; in the CIFAR code it is the same number, in timm it is
+/// `{t}`: the block's `stage.index` (see [`TIMM_STAGES`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TorchRow {
+    pub ours: &'static str,
+    pub cifar: &'static str,
+    pub timm: &'static str,
+    pub layout: TorchLayout,
+}
+
+const fn trow(
+    ours: &'static str,
+    cifar: &'static str,
+    timm: &'static str,
+    layout: TorchLayout,
+) -> TorchRow {
+    TorchRow {
+        ours,
+        cifar,
+        timm,
+        layout,
+    }
+}
+
+/// timm groups the 13 blocks into stages that each start at a stride change: 1, 2, 2, 6, 2.
+pub const TIMM_STAGES: [usize; 5] = [1, 2, 2, 6, 2];
+
+#[rustfmt::skip]
+pub const TORCH: &[TorchRow] = &[
+    trow("stem.weight",                  "conv1.weight",                "conv_stem.weight",           TorchLayout::Conv),
+    trow("stem.bn.weight",               "bn1.weight",                  "bn1.weight",                 TorchLayout::Vector),
+    trow("stem.bn.bias",                 "bn1.bias",                    "bn1.bias",                   TorchLayout::Vector),
+    trow("stem.bn.running_mean",         "bn1.running_mean",            "bn1.running_mean",           TorchLayout::Vector),
+    trow("stem.bn.running_var",          "bn1.running_var",             "bn1.running_var",            TorchLayout::Vector),
+    trow("blocks.{i}.dw.weight",         "layers.{i}.conv1.weight",     "blocks.{t}.conv_dw.weight",  TorchLayout::Depthwise),
+    trow("blocks.{i}.dw.bn.weight",      "layers.{i}.bn1.weight",       "blocks.{t}.bn1.weight",      TorchLayout::Vector),
+    trow("blocks.{i}.dw.bn.bias",        "layers.{i}.bn1.bias",         "blocks.{t}.bn1.bias",        TorchLayout::Vector),
+    trow("blocks.{i}.dw.bn.running_mean", "layers.{i}.bn1.running_mean", "blocks.{t}.bn1.running_mean", TorchLayout::Vector),
+    trow("blocks.{i}.dw.bn.running_var", "layers.{i}.bn1.running_var",  "blocks.{t}.bn1.running_var", TorchLayout::Vector),
+    trow("blocks.{i}.pw.weight",         "layers.{i}.conv2.weight",     "blocks.{t}.conv_pw.weight",  TorchLayout::Pointwise),
+    trow("blocks.{i}.pw.bn.weight",      "layers.{i}.bn2.weight",       "blocks.{t}.bn2.weight",      TorchLayout::Vector),
+    trow("blocks.{i}.pw.bn.bias",        "layers.{i}.bn2.bias",         "blocks.{t}.bn2.bias",        TorchLayout::Vector),
+    trow("blocks.{i}.pw.bn.running_mean", "layers.{i}.bn2.running_mean", "blocks.{t}.bn2.running_mean", TorchLayout::Vector),
+    trow("blocks.{i}.pw.bn.running_var", "layers.{i}.bn2.running_var",  "blocks.{t}.bn2.running_var", TorchLayout::Vector),
+    trow("fc.weight",                    "linear.weight",               "classifier.weight",          TorchLayout::Linear),
+    trow("fc.bias",                      "linear.bias",                 "classifier.bias",            TorchLayout::Vector),
+];
+
+/// timm's `stage.index` of our block `i`, or `None` past the 13 blocks.
+pub fn timm_block(i: usize) -> Option<String> {
+    let mut first = 0;
+    for (stage, &n) in TIMM_STAGES.iter().enumerate() {
+        if i < first + n {
+            return Some(format!("{stage}.{}", i - first));
+        }
+        first += n;
+    }
+    None
+}
+
+/// The name `family` gives our parameter `ours`, and its layout; `None` if no row matches.
+pub fn torch_name(family: TorchFamily, ours: &str) -> Option<(String, TorchLayout)> {
+    TORCH.iter().find_map(|r| {
+        let i = match_pattern(r.ours, "{i}", ours)?;
+        let name = match (family, i) {
+            (TorchFamily::PytorchCifar, Some(i)) => r.cifar.replace("{i}", &i.to_string()),
+            (TorchFamily::Timm, Some(i)) => r.timm.replace("{t}", &timm_block(i)?),
+            (TorchFamily::PytorchCifar, None) => r.cifar.to_string(),
+            (TorchFamily::Timm, None) => r.timm.to_string(),
+        };
+        Some((name, r.layout))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,6 +212,46 @@ mod tests {
         for (name, _) in MobileNetConfig::v1(1.0, 224, 1001).param_shapes() {
             assert!(tf_slim_name(&name).is_some(), "{name}");
         }
+    }
+
+    #[test]
+    fn every_param_has_a_torch_name_and_the_names_are_distinct() {
+        let config = MobileNetConfig::cifar();
+        for family in TorchFamily::ALL {
+            let names: std::collections::BTreeSet<String> = config
+                .param_shapes()
+                .into_iter()
+                .map(|(n, _)| torch_name(family, &n).expect("a row").0)
+                .collect();
+            assert_eq!(names.len(), config.param_shapes().len(), "{family:?}");
+        }
+    }
+
+    #[test]
+    fn timm_stages_and_cifar_indices() {
+        let t = |i: usize| timm_block(i).unwrap();
+        let all: Vec<String> = (0..13).map(t).collect();
+        assert_eq!(
+            all,
+            [
+                "0.0", "1.0", "1.1", "2.0", "2.1", "3.0", "3.1", "3.2", "3.3", "3.4", "3.5", "4.0",
+                "4.1"
+            ]
+        );
+        assert_eq!(timm_block(13), None);
+        assert_eq!(
+            torch_name(TorchFamily::Timm, "blocks.12.pw.bn.running_var"),
+            Some(("blocks.4.1.bn2.running_var".into(), TorchLayout::Vector))
+        );
+        assert_eq!(
+            torch_name(TorchFamily::PytorchCifar, "blocks.12.dw.weight"),
+            Some(("layers.12.conv1.weight".into(), TorchLayout::Depthwise))
+        );
+        assert_eq!(
+            torch_name(TorchFamily::Timm, "fc.weight"),
+            Some(("classifier.weight".into(), TorchLayout::Linear))
+        );
+        assert_eq!(torch_name(TorchFamily::Timm, "blocks.13.dw.weight"), None);
     }
 
     #[test]

@@ -163,7 +163,7 @@ fn parse_meta(json: &[u8], path: &Path) -> Result<Meta> {
 
 /// Checks a safetensors header's framing and data offsets against the file's length, and
 /// returns the metadata [`save`] embeds, if any.
-fn check_header(bytes: &[u8], path: &Path) -> Result<Option<String>> {
+pub(crate) fn check_header(bytes: &[u8], path: &Path) -> Result<Option<String>> {
     let corrupt =
         |what: String| Error::corrupt(path, format!("not a valid safetensors file: {what}"));
     let len = bytes.len();

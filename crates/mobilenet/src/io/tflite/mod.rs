@@ -448,10 +448,7 @@ impl<'a> Model<'a> {
             schema::FLOAT32 => return Ok(Normalization::TF),
             ty => return Err(self.unsupported(format!("input tensor of type {ty}"))),
         };
-        Ok(Normalization {
-            mean,
-            std: 1.0 / scale,
-        })
+        Ok(Normalization::uniform(mean, 1.0 / scale))
     }
 
     /// Padding SAME (VALID accepted for 1×1 convolutions, where they agree), the stride our
