@@ -27,7 +27,7 @@ pub enum Command {
     Embed(EmbedArgs),
     /// Convert a TensorFlow frozen graph (.pb) or TFLite file into our format.
     Import(ImportArgs),
-    /// Write a model in another framework's format (ONNX so far).
+    /// Write a model in another framework's format (ONNX, or safetensors with PyTorch names).
     Export(ExportArgs),
     /// Time inference end to end and per layer.
     Bench(BenchArgs),
@@ -94,8 +94,10 @@ pub struct SummaryArgs {
 /// Options shared by every command that runs a model.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Model file: ours (.safetensors or .json), a TensorFlow frozen graph (.pb) or a TFLite
-    /// file (.tflite). Default: the built-in MobileNet v1 1.0/224.
+    /// Model file: ours (.safetensors or .json), a PyTorch state dict (.pt/.pth, or
+    /// .safetensors with the PyTorch CIFAR code's or timm's names), a TensorFlow frozen graph
+    /// (.pb), TFLite (.tflite) or ONNX (.onnx); recognised by content. Default: the built-in
+    /// MobileNet v1 1.0/224.
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Class labels, one per line (default: the model's own, or ImageNet's for 1001 classes).
@@ -342,9 +344,22 @@ pub struct TrainArgs {
     pub quiet: bool,
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExportFormat {
     Onnx,
+    /// A safetensors file: ours (with its .json) or, with `--names`, a PyTorch state dict.
+    Safetensors,
+}
+
+/// Whose parameter names (and layouts) a safetensors export uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NamesArg {
+    /// Ours: `model.safetensors` + `model.json`, loadable everywhere `--model` is.
+    Ours,
+    /// The classic PyTorch CIFAR-10 code (`conv1`, `layers.N.conv1`, `linear`, OIHW).
+    PytorchCifar,
+    /// timm's `mobilenetv1_100` (`conv_stem`, `blocks.S.J.conv_dw`, `classifier`, OIHW).
+    Timm,
 }
 
 #[derive(Debug, clap::Args)]
@@ -362,6 +377,10 @@ pub struct ExportArgs {
     /// Fold BatchNorm into the convolutions instead of writing BatchNormalization nodes.
     #[arg(long)]
     pub fold_batch_norm: bool,
+    /// Parameter names of a safetensors export: ours, or a PyTorch code base's state dict
+    /// (which its `nn.Module` loads with `load_state_dict(strict=True)`).
+    #[arg(long, value_enum, default_value_t = NamesArg::Ours)]
+    pub names: NamesArg,
 }
 
 #[derive(Debug, clap::Args)]

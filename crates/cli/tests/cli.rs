@@ -560,3 +560,74 @@ fn export_onnx_then_predict_from_it_gives_the_same_scores() {
     ]);
     assert_clean_error(&o, "bad.onnx");
 }
+
+#[test]
+fn export_pytorch_state_dicts_and_predict_from_them() {
+    // A PyTorch CIFAR-code checkpoint (torch.save) in, our format and a state dict out.
+    let pt = root().join("crates/mobilenet/tests/fixtures/torch_cifar_a0125.pt");
+    let pt = pt.to_str().unwrap();
+    let img = root().join("crates/mobilenet/tests/fixtures/photos_224/parrot.png");
+    let img = img.to_str().unwrap();
+    let top = |model: &str| {
+        let o = mobilenet(&["predict", "--json", "--top", "10", "--model", model, img]);
+        assert!(o.status.success(), "{model}: {}", stderr(&o));
+        serde_json::from_str::<Value>(&stdout(&o)).unwrap()["top"].clone()
+    };
+    let direct = top(pt);
+    assert_eq!(direct[0]["label"].as_str().map(|s| s.len() > 2), Some(true));
+    let sd = tmp("cifar_sd.safetensors");
+    let e = mobilenet(&[
+        "export",
+        "--model",
+        pt,
+        "--format",
+        "safetensors",
+        "--names",
+        "pytorch-cifar",
+        "-o",
+        sd.to_str().unwrap(),
+    ]);
+    assert!(e.status.success(), "{}", stderr(&e));
+    assert!(stdout(&e).contains("pytorch-cifar names"), "{}", stdout(&e));
+    let ours = tmp("cifar_ours.safetensors");
+    let e = mobilenet(&[
+        "export",
+        "--model",
+        pt,
+        "--format",
+        "safetensors",
+        "-o",
+        ours.to_str().unwrap(),
+    ]);
+    assert!(e.status.success(), "{}", stderr(&e));
+    assert!(ours.with_extension("json").exists());
+    // Every copy predicts the same scores, to the last digit printed.
+    assert_eq!(top(sd.to_str().unwrap()), direct);
+    assert_eq!(top(ours.to_str().unwrap()), direct);
+    // A model timm's code would compute differently is refused in one line.
+    let o = mobilenet(&[
+        "export",
+        "--model",
+        pt,
+        "--format",
+        "safetensors",
+        "--names",
+        "timm",
+        "-o",
+        tmp("never.safetensors").to_str().unwrap(),
+    ]);
+    assert_clean_error(&o, "never.safetensors");
+    assert!(
+        stderr(&o).contains("timm names describe the imagenet network"),
+        "{}",
+        stderr(&o)
+    );
+    let o = mobilenet(&[
+        "export",
+        "--names",
+        "timm",
+        "-o",
+        tmp("x.onnx").to_str().unwrap(),
+    ]);
+    assert_clean_error(&o, "--names applies to --format safetensors");
+}

@@ -151,7 +151,7 @@ fn safetensors_offsets_near_2_pow_64_are_corrupt() {
 fn a_file_configuration_out_of_range_names_the_file_in_plain_words() {
     let mut config = MobileNetConfig::v1(0.25, 64, 5);
     let weights = Weights::random(&config, 1);
-    config.normalization.std = 0.0;
+    config.normalization.std[1] = 0.0;
     let ckpt = Checkpoint {
         config,
         weights,
@@ -166,8 +166,9 @@ fn a_file_configuration_out_of_range_names_the_file_in_plain_words() {
     assert_eq!(
         err.to_string(),
         format!(
-            "{}: invalid configuration: input normalization (x - 127.5) / 0 is not usable: the \
-             mean and the std must be finite and the std non-zero",
+            "{}: invalid configuration: input normalization (x - [127.5, 127.5, 127.5]) / \
+             [127.5, 0.0, 127.5] is not usable: the means and the stds must be finite and the \
+             stds non-zero",
             path.display()
         )
     );

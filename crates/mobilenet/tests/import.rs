@@ -274,13 +274,7 @@ fn check_quant_model(path: &Path, width: f32, resolution: usize) -> mobilenet::C
     assert_eq!(c.activation, Activation::Relu6);
     assert_eq!(c.padding, PaddingMode::TfSame);
     // Input scale 1/128, zero point 128: the same [-1, 1] range as TF's 127.5, one step apart.
-    assert_eq!(
-        c.normalization,
-        Normalization {
-            mean: 128.0,
-            std: 128.0
-        }
-    );
+    assert_eq!(c.normalization, Normalization::uniform(128.0, 128.0));
     assert_eq!(ck.weights.len(), c.param_shapes().len());
     assert!(ck.labels.is_empty());
     ck

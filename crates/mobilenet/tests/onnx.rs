@@ -35,7 +35,8 @@ fn configs() -> Vec<MobileNetConfig> {
     let mut cifar = MobileNetConfig::cifar();
     cifar.width = 0.25;
     let mut body = MobileNetConfig::v1(0.5, 64, 0);
-    body.normalization.mean = 120.0;
+    // Per-channel statistics survive the metadata round trip.
+    body.normalization.mean = [120.0, 110.5, 100.0];
     vec![cifar, MobileNetConfig::v1(0.25, 96, 7), body]
 }
 

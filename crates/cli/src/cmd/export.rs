@@ -2,13 +2,17 @@
 
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use mobilenet::io::onnx::{export_onnx, OnnxOptions, OPSET};
+use mobilenet::io::torch::{export_state_dict, TorchFamily};
 
-use crate::args::{ExportArgs, ExportFormat};
+use crate::args::{ExportArgs, ExportFormat, NamesArg};
 use crate::output;
 
 pub fn run(a: ExportArgs) -> Result<ExitCode> {
+    if a.names != NamesArg::Ours && a.format != ExportFormat::Safetensors {
+        bail!("--names applies to --format safetensors only");
+    }
     let (ckpt, name) = super::load_model_from(a.model.as_deref(), a.labels.as_deref())?;
     match a.format {
         ExportFormat::Onnx => {
@@ -28,6 +32,34 @@ pub fn run(a: ExportArgs) -> Result<ExitCode> {
                 },
                 r = c.resolution,
             ))?;
+        }
+        ExportFormat::Safetensors => {
+            let family = match a.names {
+                NamesArg::Ours => None,
+                NamesArg::PytorchCifar => Some(TorchFamily::PytorchCifar),
+                NamesArg::Timm => Some(TorchFamily::Timm),
+            };
+            let ckpt = if a.fold_batch_norm {
+                ckpt.fold_batch_norm()
+            } else {
+                ckpt
+            };
+            let what = match family {
+                None => {
+                    mobilenet::io::native::save(&ckpt, &a.output, Some(&name.to_string_lossy()))?;
+                    let (st, json) = mobilenet::io::native::companion_paths(&a.output);
+                    format!("{} + {} (ours)", st.display(), json.display())
+                }
+                Some(f) => {
+                    export_state_dict(&ckpt, f, &a.output)?;
+                    format!(
+                        "{} (PyTorch state dict, {} names, BatchNorm unfolded)",
+                        a.output.display(),
+                        f.name()
+                    )
+                }
+            };
+            output::print(&format!("{} → {what}\n", name.display()))?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -93,6 +93,14 @@ pub fn import_torch_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     if looks_like_zip(bytes) {
         return from_state_dict(read_torch_zip(bytes, path)?, path);
     }
+    if bytes.first() == Some(&0x80) {
+        return Err(Error::Unsupported {
+            path: path.into(),
+            what: "a bare pickle: the legacy torch.save format (PyTorch before 1.6) is not read; \
+                   save it again with a current PyTorch"
+                .into(),
+        });
+    }
     let mut ckpt = from_state_dict(read_safetensors(bytes, path)?, path)?;
     let meta = safetensors_header(bytes)
         .and_then(|mut h| h.remove("__metadata__"))
@@ -559,8 +567,30 @@ pub fn state_dict_bytes(ckpt: &Checkpoint, family: TorchFamily, path: &Path) -> 
         let labels = serde_json::to_string(&ckpt.labels).expect("serializes");
         metadata.insert(META_LABELS.to_string(), labels);
     }
-    safetensors::serialize(views, Some(metadata))
-        .map_err(|e| Error::corrupt(path, format!("cannot serialize the state dict: {e}")))
+    let bytes = safetensors::serialize(views, Some(metadata))
+        .map_err(|e| Error::corrupt(path, format!("cannot serialize the state dict: {e}")))?;
+    Ok(canonical_header(bytes))
+}
+
+/// The same safetensors file with its header's keys in sorted order (the `safetensors` crate
+/// writes the metadata map in hash order), so that the same model always gives the same bytes.
+fn canonical_header(bytes: Vec<u8>) -> Vec<u8> {
+    use std::collections::BTreeMap;
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    let mut header: BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..8 + n]).expect("the header just written");
+    if let Some(meta) = header.get_mut("__metadata__") {
+        let sorted: BTreeMap<String, serde_json::Value> =
+            serde_json::from_value(meta.take()).expect("a map");
+        *meta = serde_json::to_value(sorted).expect("serializes");
+    }
+    let mut text = serde_json::to_vec(&header).expect("serializes");
+    text.resize(text.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + text.len() + bytes.len() - 8 - n);
+    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+    out.extend_from_slice(&text);
+    out.extend_from_slice(&bytes[8 + n..]);
+    out
 }
 
 /// The same network with BatchNorm after every convolution: a checkpoint that has it is
