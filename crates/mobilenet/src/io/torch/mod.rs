@@ -496,7 +496,7 @@ pub fn state_dict(
     ckpt: &Checkpoint,
     family: TorchFamily,
     path: &Path,
-) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+) -> Result<Vec<(String, Param)>> {
     let c = &ckpt.config;
     if !family_matches(family, c) {
         let want = family_config(family, c.width, c.classes);
@@ -522,7 +522,7 @@ pub fn state_dict(
         let p = unfolded.weights.get(&ours).expect("checked checkpoint");
         let (shape, data) = super::layout::ours_to_torch(layout, &p.shape, &p.data)
             .expect("checked checkpoint shapes");
-        out.push((theirs, shape, data));
+        out.push((theirs, Param::new(shape, data)));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
@@ -539,7 +539,7 @@ pub fn state_dict_bytes(ckpt: &Checkpoint, family: TorchFamily, path: &Path) -> 
     let tensors = state_dict(ckpt, family, path)?;
     let floats: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .into_iter()
-        .map(|(n, s, d)| (n, s, d.iter().flat_map(|v| v.to_le_bytes()).collect()))
+        .map(|(n, p)| (n, p.shape, p.data.iter().flat_map(|v| v.to_le_bytes()).collect()))
         .collect();
     let counters: Vec<String> = floats
         .iter()

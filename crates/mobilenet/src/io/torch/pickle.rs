@@ -307,7 +307,7 @@ impl<'a> Unpickler<'a> {
     }
 
     fn set_items(&mut self, items: Vec<Value>) -> Result<(), String> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err("SETITEMS with an odd number of values".into());
         }
         let Value::Dict(d) = self.top()? else {
@@ -637,7 +637,7 @@ mod tests {
         let mut p = vec![0x80, 2, b'}', b'q', 0, b'(', b'X', 1, 0, 0, 0, b'w'];
         p.extend_from_slice(b"ctorch._utils\n_rebuild_tensor_v2\nq\x01((");
         p.extend_from_slice(
-            b"X\x07\0\0\0storagectorch\nFloatStorage\nX\x01\0\0\00X\x03\0\0\0cpuK\x06tQ",
+            b"X\x07\0\0\0storagectorch\nFloatStorage\nX\x01\0\0\0\x30X\x03\0\0\0cpuK\x06tQ",
         );
         p.extend_from_slice(b"K\0K\x02K\x03\x86K\x03K\x01\x86\x89ccollections\nOrderedDict\n)RtR");
         p.extend_from_slice(b"u.");
