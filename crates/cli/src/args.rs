@@ -27,7 +27,8 @@ pub enum Command {
     Embed(EmbedArgs),
     /// Convert a TensorFlow frozen graph (.pb) or TFLite file into our format.
     Import(ImportArgs),
-    /// Write a model in another framework's format (ONNX, or safetensors with PyTorch names).
+    /// Write a model in another framework's format: ONNX, TFLite, or safetensors (ours or a
+    /// PyTorch state dict).
     Export(ExportArgs),
     /// Time inference end to end and per layer.
     Bench(BenchArgs),
@@ -347,6 +348,8 @@ pub struct TrainArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExportFormat {
     Onnx,
+    /// A float32 TFLite flatbuffer (BatchNorm folded, activations fused), for LiteRT.
+    Tflite,
     /// A safetensors file: ours (with its .json) or, with `--names`, a PyTorch state dict.
     Safetensors,
 }

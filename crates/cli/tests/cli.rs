@@ -631,3 +631,27 @@ fn export_pytorch_state_dicts_and_predict_from_them() {
     ]);
     assert_clean_error(&o, "--names applies to --format safetensors");
 }
+
+#[test]
+fn export_tflite_then_predict_from_it_gives_the_same_scores() {
+    let img = root().join("crates/mobilenet/tests/fixtures/photos_224/parrot.png");
+    let img = img.to_str().unwrap();
+    let out = tmp("builtin.tflite");
+    let e = mobilenet(&["export", "--format", "tflite", "-o", out.to_str().unwrap()]);
+    assert!(e.status.success(), "{}", stderr(&e));
+    assert!(stdout(&e).contains("TFLite float32"), "{}", stdout(&e));
+    let scores = |extra: &[&str]| {
+        let mut args = vec!["predict", "--json", "--top", "3"];
+        args.extend(extra);
+        args.push(img);
+        let o = mobilenet(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_str::<Value>(&stdout(&o)).unwrap()["top"].clone()
+    };
+    let (a, b) = (scores(&[]), scores(&["--model", out.to_str().unwrap()]));
+    for (x, y) in a.as_array().unwrap().iter().zip(b.as_array().unwrap()) {
+        assert_eq!(x["label"], y["label"]);
+        let d = (x["score"].as_f64().unwrap() - y["score"].as_f64().unwrap()).abs();
+        assert!(d < 1e-4, "{x} vs {y}");
+    }
+}

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use mobilenet::io::onnx::{export_onnx, OnnxOptions, OPSET};
+use mobilenet::io::tflite::export_tflite;
 use mobilenet::io::torch::{export_state_dict, TorchFamily};
 
 use crate::args::{ExportArgs, ExportFormat, NamesArg};
@@ -31,6 +32,15 @@ pub fn run(a: ExportArgs) -> Result<ExitCode> {
                     "kept"
                 },
                 r = c.resolution,
+            ))?;
+        }
+        ExportFormat::Tflite => {
+            export_tflite(&ckpt, &a.output)?;
+            let r = ckpt.config.resolution;
+            output::print(&format!(
+                "{} → {} (TFLite float32, input (1, {r}, {r}, 3), BatchNorm folded)\n",
+                name.display(),
+                a.output.display(),
             ))?;
         }
         ExportFormat::Safetensors => {

@@ -33,15 +33,21 @@
 use std::path::Path;
 
 use super::layout::{ohwi_to_hwio, oi_to_io, tflite_depthwise_shape};
-use crate::config::{Activation, LayerKind, MobileNetConfig, Normalization};
+use crate::config::{
+    Activation, LayerKind, LayerSpec, MobileNetConfig, Normalization, PaddingMode, Variant,
+};
 use crate::error::{Error, Result};
 use crate::params::{Checkpoint, Param, Weights};
+use mobilenet_kernels::Padding4;
 
 use flatbuffer::{Buf, Table};
 
 pub mod flatbuffer;
 
 pub mod schema;
+pub mod write;
+
+pub use write::{export_tflite, export_tflite_bytes};
 
 /// Reads a TFLite MobileNet v1 model. Labels are left empty.
 pub fn import_tflite(path: &Path) -> Result<Checkpoint> {
@@ -84,7 +90,7 @@ pub fn import_tflite_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
         if spec.kind == LayerKind::AvgPool {
             continue;
         }
-        model.check_geometry(layer, spec.stride, &spec.name)?;
+        model.check_geometry(layer, &spec)?;
         let w_name = format!("{}.weight", spec.name);
         let w = model.weight(layer, &w_name, &expected(&w_name))?;
         weights.insert(w_name, w);
@@ -92,11 +98,22 @@ pub fn import_tflite_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
         let b = model.bias(layer, &b_name, &expected(&b_name))?;
         weights.insert(b_name, b);
     }
-    let checkpoint = Checkpoint {
+    let mut checkpoint = Checkpoint {
         config,
         weights,
         labels: Vec::new(),
     };
+    // What our exporter stores beside the graph (write.rs): normalization and labels.
+    for (name, data) in model.metadata()? {
+        let bad = |e: serde_json::Error| Error::corrupt(path, format!("metadata `{name}`: {e}"));
+        match name.as_str() {
+            write::META_NORMALIZATION => {
+                checkpoint.config.normalization = serde_json::from_slice(data).map_err(bad)?
+            }
+            write::META_LABELS => checkpoint.labels = serde_json::from_slice(data).map_err(bad)?,
+            _ => {}
+        }
+    }
     checkpoint.check(path)?;
     Ok(checkpoint)
 }
@@ -135,6 +152,8 @@ struct Layer<'a> {
     code: i32,
     inputs: Vec<i32>,
     options: Option<Table<'a>>,
+    /// The explicit PAD operator right before this one, if any: its padding and input tensor.
+    pad: Option<(Padding4, i32)>,
 }
 
 /// The parts of the model we read.
@@ -228,7 +247,15 @@ impl<'a> Model<'a> {
     fn layers(&self) -> Result<Vec<Layer<'a>>> {
         use schema::*;
         let mut out: Vec<Layer> = Vec::new();
+        let mut pad = None;
         for (index, (code, inputs, options)) in self.ops.iter().enumerate() {
+            if *code == PAD {
+                pad = Some((
+                    self.pad(index, inputs)?,
+                    inputs.first().copied().unwrap_or(-1),
+                ));
+                continue;
+            }
             let pooled = out.iter().any(|l| l.kind == LayerKind::AvgPool);
             let kind = match *code {
                 CONV_2D if out.is_empty() => LayerKind::Stem,
@@ -240,20 +267,87 @@ impl<'a> Model<'a> {
                 other => {
                     return Err(self.unsupported(format!(
                         "operator {index} has builtin code {other}; a MobileNet v1 file holds only \
-                         CONV_2D, DEPTHWISE_CONV_2D, AVERAGE_POOL_2D, FULLY_CONNECTED, RESHAPE, \
-                         SQUEEZE and SOFTMAX"
+                         CONV_2D, DEPTHWISE_CONV_2D, PAD, AVERAGE_POOL_2D, FULLY_CONNECTED, \
+                         RESHAPE, SQUEEZE and SOFTMAX"
                     )))
                 }
             };
+            let pad = pad.take();
+            if pad.is_some() && !matches!(kind, LayerKind::Stem | LayerKind::Depthwise) {
+                return Err(self.unsupported(format!(
+                    "a PAD before operator {index}, which is not a 3×3 convolution"
+                )));
+            }
             out.push(Layer {
                 kind,
                 index,
                 code: *code,
                 inputs: inputs.clone(),
                 options: *options,
+                pad,
             });
         }
         Ok(out)
+    }
+
+    /// A PAD operator's paddings: a constant INT32 (4, 2) tensor, zero on batch and channels.
+    fn pad(&self, index: usize, inputs: &[i32]) -> Result<Padding4> {
+        let t = inputs
+            .get(1)
+            .and_then(|&i| usize::try_from(i).ok())
+            .and_then(|i| self.tensors.get(i))
+            .ok_or_else(|| {
+                self.buf
+                    .err(format!("PAD operator {index} has no paddings tensor"))
+            })?;
+        let data = self.buffer(t.buffer)?;
+        if t.ty != schema::INT32 || t.shape != [4, 2] || data.len() != 32 {
+            return Err(self.unsupported(format!(
+                "PAD operator {index}: paddings of type {} and shape {:?} ({} bytes); expected \
+                 a constant INT32 [4, 2]",
+                t.ty,
+                t.shape,
+                data.len()
+            )));
+        }
+        let v: Vec<i32> = data
+            .chunks_exact(4)
+            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let ok = |x: i32| usize::try_from(x).ok().filter(|&x| x <= 16);
+        match (
+            v[0],
+            v[1],
+            v[6],
+            v[7],
+            ok(v[2]),
+            ok(v[3]),
+            ok(v[4]),
+            ok(v[5]),
+        ) {
+            (0, 0, 0, 0, Some(top), Some(bottom), Some(left), Some(right)) => Ok(Padding4 {
+                top,
+                left,
+                bottom,
+                right,
+            }),
+            _ => Err(self.unsupported(format!(
+                "PAD operator {index} pads {v:?}; only height and width, by 0..=16, are supported"
+            ))),
+        }
+    }
+
+    /// The model's named metadata buffers.
+    fn metadata(&self) -> Result<Vec<(String, &'a [u8])>> {
+        let root = self.buf.root()?;
+        root.tables(schema::model::METADATA)?
+            .iter()
+            .map(|m| {
+                let name = m.string(schema::metadata::NAME)?;
+                let data = self.buffer(m.u32(schema::metadata::BUFFER, 0)? as usize)?;
+                Ok((name, data))
+            })
+            .collect()
     }
 
     fn tensor(&self, layer: &Layer, input: usize, what: &str) -> Result<&Tensor> {
@@ -294,7 +388,14 @@ impl<'a> Model<'a> {
                 path: self.buf.path.into(),
                 name: "stem.weight".into(),
             })?;
-        let input = self.tensor(stem, 0, "input")?;
+        // The network's input: the stem's, or that of the PAD before it.
+        let input = match stem.pad {
+            Some((_, i)) => usize::try_from(i)
+                .ok()
+                .and_then(|i| self.tensors.get(i))
+                .ok_or_else(|| self.buf.err(format!("the stem's PAD has input tensor {i}")))?,
+            None => self.tensor(stem, 0, "input")?,
+        };
         let resolution = match self.shape(input)?[..] {
             [_, h, w, 3] if h == w => h,
             ref s => {
@@ -336,6 +437,24 @@ impl<'a> Model<'a> {
         };
         let mut config = MobileNetConfig::v1(c0 as f32 / 32.0, resolution, classes);
         config.batch_norm = false;
+        // Stem stride 1 is the CIFAR network; 8 depthwise layers the shallow one (Table 5).
+        let stem_stride = match stem.options {
+            Some(o) => o.i32(schema::conv::STRIDE_H, 1)?,
+            None => 1,
+        };
+        let depthwise = layers
+            .iter()
+            .filter(|l| l.kind == LayerKind::Depthwise)
+            .count();
+        config.variant = match (stem_stride, depthwise) {
+            (1, _) => Variant::Cifar,
+            (_, 8) => Variant::Shallow,
+            _ => Variant::Imagenet,
+        };
+        // Explicit PADs mean PyTorch-style symmetric padding; SAME alone is TF's.
+        if layers.iter().any(|l| l.pad.is_some()) {
+            config.padding = PaddingMode::Symmetric;
+        }
         config.activation = self.activation(stem)?;
         config.normalization = self.normalization(input)?;
         // Before expanding it: the ranges are what keeps `layers()` from overflowing.
@@ -453,8 +572,9 @@ impl<'a> Model<'a> {
 
     /// Padding SAME (VALID accepted for 1×1 convolutions, where they agree), the stride our
     /// configuration expects, no dilation, depth multiplier 1.
-    fn check_geometry(&self, layer: &Layer, stride: usize, name: &str) -> Result<()> {
+    fn check_geometry(&self, layer: &Layer, spec: &LayerSpec) -> Result<()> {
         use schema::*;
+        let (stride, name) = (spec.stride, spec.name.as_str());
         if layer.code == FULLY_CONNECTED {
             return Ok(());
         }
@@ -470,11 +590,44 @@ impl<'a> Model<'a> {
             o.i32(conv::DILATION_W + dw, 1)?,
         );
         let is_1x1 = matches!(layer.kind, LayerKind::Pointwise | LayerKind::Fc);
-        if padding != PADDING_SAME && !is_1x1 {
-            return Err(self.unsupported(format!(
-                "operator {} ({name}) uses padding {padding}; only SAME (0) is supported",
-                layer.index
-            )));
+        if !is_1x1 {
+            // The padding the file applies (an explicit PAD plus SAME's or VALID's own) must be
+            // the configuration's.
+            let [h, w, _] = spec.input;
+            let implied = match padding {
+                PADDING_SAME => Padding4::tf_same(h, w, stride),
+                PADDING_VALID => Padding4::symmetric(0),
+                other => {
+                    return Err(self.unsupported(format!(
+                        "operator {} ({name}) uses padding {other}; only SAME (0) and VALID (1) \
+                         are supported",
+                        layer.index
+                    )))
+                }
+            };
+            let extra = layer.pad.map_or(Padding4::symmetric(0), |(p, _)| p);
+            let total = Padding4 {
+                top: implied.top + extra.top,
+                left: implied.left + extra.left,
+                bottom: implied.bottom + extra.bottom,
+                right: implied.right + extra.right,
+            };
+            if total != spec.padding {
+                let p = spec.padding;
+                return Err(self.unsupported(format!(
+                    "operator {} ({name}) pads (top, left, bottom, right) ({}, {}, {}, {}); the \
+                     network pads ({}, {}, {}, {}) there",
+                    layer.index,
+                    total.top,
+                    total.left,
+                    total.bottom,
+                    total.right,
+                    p.top,
+                    p.left,
+                    p.bottom,
+                    p.right
+                )));
+            }
         }
         if strides != (stride as i32, stride as i32) {
             return Err(self.unsupported(format!(

@@ -4,6 +4,12 @@ pub mod model {
     pub const OPERATOR_CODES: usize = 1;
     pub const SUBGRAPHS: usize = 2;
     pub const BUFFERS: usize = 4;
+    pub const METADATA: usize = 6;
+}
+/// `Metadata`: a named buffer.
+pub mod metadata {
+    pub const NAME: usize = 0;
+    pub const BUFFER: usize = 1;
 }
 pub mod subgraph {
     pub const TENSORS: usize = 0;
@@ -56,6 +62,7 @@ pub const DEPTHWISE_CONV_2D: i32 = 4;
 pub const FULLY_CONNECTED: i32 = 9;
 pub const RESHAPE: i32 = 22;
 pub const SOFTMAX: i32 = 25;
+pub const PAD: i32 = 34;
 pub const SQUEEZE: i32 = 43;
 
 pub const FLOAT32: i8 = 0;
@@ -64,6 +71,7 @@ pub const UINT8: i8 = 3;
 pub const INT8: i8 = 9;
 
 pub const PADDING_SAME: i8 = 0;
+pub const PADDING_VALID: i8 = 1;
 
 pub const ACT_NONE: i8 = 0;
 pub const ACT_RELU: i8 = 1;

@@ -539,7 +539,13 @@ pub fn state_dict_bytes(ckpt: &Checkpoint, family: TorchFamily, path: &Path) -> 
     let tensors = state_dict(ckpt, family, path)?;
     let floats: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .into_iter()
-        .map(|(n, p)| (n, p.shape, p.data.iter().flat_map(|v| v.to_le_bytes()).collect()))
+        .map(|(n, p)| {
+            (
+                n,
+                p.shape,
+                p.data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            )
+        })
         .collect();
     let counters: Vec<String> = floats
         .iter()
