@@ -25,7 +25,8 @@ pub enum Command {
     Predict(PredictArgs),
     /// Image embeddings: the globally pooled features (1024·α values) before the classifier.
     Embed(EmbedArgs),
-    /// Convert a TensorFlow frozen graph (.pb) or TFLite file into our format.
+    /// Convert a model of any format `--model` takes (TF .pb, TFLite, ONNX, PyTorch, Keras) into
+    /// our format.
     Import(ImportArgs),
     /// Write a model in another framework's format: ONNX, TFLite, or safetensors (ours or a
     /// PyTorch state dict).
@@ -96,9 +97,9 @@ pub struct SummaryArgs {
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// Model file: ours (.safetensors or .json), a PyTorch state dict (.pt/.pth, or
-    /// .safetensors with the PyTorch CIFAR code's or timm's names), a TensorFlow frozen graph
-    /// (.pb), TFLite (.tflite) or ONNX (.onnx); recognised by content. Default: the built-in
-    /// MobileNet v1 1.0/224.
+    /// .safetensors with the PyTorch CIFAR code's or timm's names), Keras weights (.h5,
+    /// .weights.h5), a TensorFlow frozen graph (.pb), TFLite (.tflite) or ONNX (.onnx);
+    /// recognised by content. Default: the built-in MobileNet v1 1.0/224.
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Class labels, one per line (default: the model's own, or ImageNet's for 1001 classes).
@@ -178,7 +179,7 @@ pub struct EmbedArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct ImportArgs {
-    /// A TensorFlow frozen graph (.pb) or TFLite file (.tflite).
+    /// A model file of any format `--model` takes, recognised by content.
     pub input: PathBuf,
     /// Output path; writes `<stem>.safetensors` and `<stem>.json`.
     #[arg(long, short)]

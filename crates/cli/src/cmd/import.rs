@@ -1,4 +1,4 @@
-//! `mobilenet import`: convert a Google model file into our format.
+//! `mobilenet import`: convert a model file of any supported format into ours.
 
 use std::process::ExitCode;
 

@@ -1,6 +1,8 @@
 //! Model files: bytes ↔ named tensors ↔ our parameters. Each importer is three pieces kept
 //! apart: a container reader that knows no model, a name table (data), and layout transforms.
 
+pub mod hdf5;
+pub mod keras;
 pub mod layout;
 pub mod names;
 pub mod native;
@@ -17,8 +19,8 @@ use crate::params::Checkpoint;
 
 /// Loads a model of any supported format, recognised by content (TFLite's `TFL3` identifier,
 /// ZIP's `PK`, a safetensors header's names) and extension: ours (`.safetensors` / `.json`), a
-/// PyTorch state dict (`.pt` / `.pth`, or a safetensors file with PyTorch's names), a
-/// TensorFlow frozen graph (`.pb`), TFLite, ONNX.
+/// PyTorch state dict (`.pt` / `.pth`, or a safetensors file with PyTorch's names), Keras
+/// weights (`.h5`, `.weights.h5`), a TensorFlow frozen graph (`.pb`), TFLite, ONNX.
 pub fn load(path: &Path) -> Result<Checkpoint> {
     let ext = path
         .extension()
@@ -36,6 +38,7 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
             }
         }
         "pt" | "pth" => torch::import_torch(path),
+        "h5" | "hdf5" => keras::import_keras(path),
         "pb" => tf_graphdef::import_graphdef(path),
         "tflite" => tflite::import_tflite(path),
         "onnx" => onnx::import_onnx(path),
@@ -43,6 +46,8 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
             let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
             if bytes.get(4..8) == Some(b"TFL3") {
                 tflite::import_tflite_bytes(&bytes, path)
+            } else if keras::looks_like_hdf5(&bytes) {
+                keras::import_keras_bytes(&bytes, path)
             } else if torch::looks_like_zip(&bytes) {
                 torch::import_torch_bytes(&bytes, path)
             } else if looks_like_onnx(&bytes) {
@@ -51,7 +56,7 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
                 Err(Error::Unsupported {
                     path: path.into(),
                     what:
-                        "unknown model format (expected .safetensors/.json, .pt/.pth, .pb, .tflite or .onnx)"
+                        "unknown model format (expected .safetensors/.json, .pt/.pth, .h5, .pb, .tflite or .onnx)"
                             .into(),
                 })
             }

@@ -202,6 +202,84 @@ pub fn torch_name(family: TorchFamily, ours: &str) -> Option<(String, TorchLayou
     })
 }
 
+/// One Keras parameter: our name pattern, the legacy HDF5 name (`model.save` / Keras 2
+/// `save_weights`: `<layer>/<variable>`, `{k}` the 1-based block) and the Keras 3
+/// `.weights.h5` name (`<layer>/<variable index>`, layers named by class in creation order:
+/// `{dw}`, `{pw}`, `{bn_dw}`, `{bn_pw}` are the suffixes of block `i`'s layers, see
+/// [`keras_name`]), and the layout (Keras stores HWIO, like TF-Slim).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KerasRow {
+    pub ours: &'static str,
+    pub legacy: &'static str,
+    pub keras3: &'static str,
+    pub layout: TfLayout,
+}
+
+const fn krow(
+    ours: &'static str,
+    legacy: &'static str,
+    keras3: &'static str,
+    layout: TfLayout,
+) -> KerasRow {
+    KerasRow {
+        ours,
+        legacy,
+        keras3,
+        layout,
+    }
+}
+
+/// `keras.applications.MobileNet`.
+#[rustfmt::skip]
+pub const KERAS: &[KerasRow] = &[
+    krow("stem.weight",                  "conv1/kernel",                  "conv2d/0",                    Same),
+    krow("stem.bn.weight",               "conv1_bn/gamma",                "batch_normalization/0",       Same),
+    krow("stem.bn.bias",                 "conv1_bn/beta",                 "batch_normalization/1",       Same),
+    krow("stem.bn.running_mean",         "conv1_bn/moving_mean",          "batch_normalization/2",       Same),
+    krow("stem.bn.running_var",          "conv1_bn/moving_variance",      "batch_normalization/3",       Same),
+    krow("blocks.{i}.dw.weight",         "conv_dw_{k}/kernel",            "depthwise_conv2d{dw}/0",      Depthwise),
+    krow("blocks.{i}.dw.bn.weight",      "conv_dw_{k}_bn/gamma",          "batch_normalization{bn_dw}/0", Same),
+    krow("blocks.{i}.dw.bn.bias",        "conv_dw_{k}_bn/beta",           "batch_normalization{bn_dw}/1", Same),
+    krow("blocks.{i}.dw.bn.running_mean", "conv_dw_{k}_bn/moving_mean",   "batch_normalization{bn_dw}/2", Same),
+    krow("blocks.{i}.dw.bn.running_var", "conv_dw_{k}_bn/moving_variance", "batch_normalization{bn_dw}/3", Same),
+    krow("blocks.{i}.pw.weight",         "conv_pw_{k}/kernel",            "conv2d{pw}/0",                Conv1x1),
+    krow("blocks.{i}.pw.bn.weight",      "conv_pw_{k}_bn/gamma",          "batch_normalization{bn_pw}/0", Same),
+    krow("blocks.{i}.pw.bn.bias",        "conv_pw_{k}_bn/beta",           "batch_normalization{bn_pw}/1", Same),
+    krow("blocks.{i}.pw.bn.running_mean", "conv_pw_{k}_bn/moving_mean",   "batch_normalization{bn_pw}/2", Same),
+    krow("blocks.{i}.pw.bn.running_var", "conv_pw_{k}_bn/moving_variance", "batch_normalization{bn_pw}/3", Same),
+    krow("fc.weight",                    "conv_preds/kernel",             "conv2d_14/0",                 Conv1x1),
+    krow("fc.bias",                      "conv_preds/bias",               "conv2d_14/1",                 Same),
+];
+
+/// Keras's names for our parameter `ours` (legacy, Keras 3) and its layout; `None` if no row
+/// matches. Keras 3 names layers `conv2d`, `conv2d_1`, … in creation order: the stem is
+/// `conv2d`, block `i`'s pointwise `conv2d_{i+1}`, its depthwise `depthwise_conv2d_{i}`
+/// (no suffix for 0), its BatchNorms `batch_normalization_{2i+1}` and `_{2i+2}`.
+pub fn keras_name(ours: &str) -> Option<(String, String, TfLayout)> {
+    let suffix = |n: usize| {
+        if n == 0 {
+            String::new()
+        } else {
+            format!("_{n}")
+        }
+    };
+    KERAS.iter().find_map(|r| {
+        let i = match_pattern(r.ours, "{i}", ours)?;
+        let (legacy, keras3) = match i {
+            None => (r.legacy.to_string(), r.keras3.to_string()),
+            Some(i) => (
+                r.legacy.replace("{k}", &(i + 1).to_string()),
+                r.keras3
+                    .replace("{dw}", &suffix(i))
+                    .replace("{pw}", &suffix(i + 1))
+                    .replace("{bn_dw}", &suffix(2 * i + 1))
+                    .replace("{bn_pw}", &suffix(2 * i + 2)),
+            ),
+        };
+        Some((legacy, keras3, r.layout))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,6 +330,25 @@ mod tests {
             Some(("classifier.weight".into(), TorchLayout::Linear))
         );
         assert_eq!(torch_name(TorchFamily::Timm, "blocks.13.dw.weight"), None);
+    }
+
+    #[test]
+    fn keras_names_follow_creation_order() {
+        let k = |n: &str| keras_name(n).unwrap();
+        assert_eq!(k("stem.weight").1, "conv2d/0");
+        assert_eq!(k("blocks.0.dw.weight").1, "depthwise_conv2d/0");
+        assert_eq!(k("blocks.0.dw.bn.bias").1, "batch_normalization_1/1");
+        assert_eq!(k("blocks.0.pw.weight").1, "conv2d_1/0");
+        assert_eq!(
+            k("blocks.12.pw.bn.running_var").1,
+            "batch_normalization_26/3"
+        );
+        assert_eq!(k("blocks.12.dw.weight").0, "conv_dw_13/kernel");
+        assert_eq!(
+            k("fc.bias"),
+            ("conv_preds/bias".into(), "conv2d_14/1".into(), Same)
+        );
+        assert_eq!(keras_name("blocks.13x.dw.weight"), None);
     }
 
     #[test]
