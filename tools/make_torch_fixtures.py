@@ -14,6 +14,10 @@ torch_cifar_a0125_ckpt.pt     a training checkpoint as scripts write one: {"epoc
 torch_timm_a0125.safetensors  safetensors.torch.save_file(model.state_dict()) of timm's MobileNet
                               v1 (`_gen_mobilenet_v1`, the builder of `mobilenetv1_100`) at
                               channel_multiplier 0.125 with 10 classes.
+torch_cifar_a0125_dynamo.onnx the CIFAR model through torch.onnx.export(dynamo=True) (opset 18), which
+  (+ .onnx.data)              writes the weights to an external data file beside the graph.
+torch_timm_a0125_ts.onnx      the timm model through the TorchScript exporter (dynamo=False, opset 17),
+                              weights inline.
 torch_reference.safetensors   inputs and eval-mode logits:
                                 cifar.input (2, 3, 32, 32) NCHW, cifar.logits (2, 10),
                                 cifar_f16.logits (2, 10)  the float16 weights' logits (computed in
@@ -25,8 +29,8 @@ torch_reference.safetensors   inputs and eval-mode logits:
 Every BatchNorm gets random statistics and affine parameters (weight U(0.5, 1.5), bias
 U(-0.2, 0.2), running_mean U(-0.1, 0.1), running_var U(0.5, 1.5)) so that a wrong mapping shows.
 
-Rerun (needs torch, timm, safetensors from PyPI; about 4.5 GB with CUDA wheels):
-    python3 -m venv /tmp/tv && /tmp/tv/bin/pip install torch timm safetensors
+Rerun (needs torch, timm, safetensors, onnx, onnxscript from PyPI; about 4.5 GB with CUDA wheels):
+    python3 -m venv /tmp/tv && /tmp/tv/bin/pip install torch timm safetensors onnx onnxscript
     /tmp/tv/bin/python tools/make_torch_fixtures.py
 It also prints the versions it used; the fixtures README records them.
 """
@@ -99,6 +103,10 @@ def main():
         ref["timm.logits"] = tm(xt)
     save_file({k: v.contiguous() for k, v in tm.state_dict().items()},
               os.path.join(OUT, "torch_timm_a0125.safetensors"))
+
+    torch.onnx.export(cifar, (x[:1],), os.path.join(OUT, "torch_cifar_a0125_dynamo.onnx"), dynamo=True,
+                      opset_version=18)
+    torch.onnx.export(tm, (xt,), os.path.join(OUT, "torch_timm_a0125_ts.onnx"), dynamo=False, opset_version=17)
 
     save_file({k: v.contiguous() for k, v in ref.items()}, os.path.join(OUT, "torch_reference.safetensors"))
     print(f"torch {torch.__version__}, timm {timm.__version__}, python {sys.version.split()[0]}")

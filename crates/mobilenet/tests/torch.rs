@@ -234,3 +234,54 @@ fn wrong_names_and_shapes_are_named() {
         .to_string()
         .starts_with("t.safetensors: parameter `conv_stem.weight` has shape"));
 }
+
+#[test]
+fn onnx_files_from_both_pytorch_exporters_compute_pytorchs_logits() {
+    // The dynamo exporter keeps the weights in `torch_cifar_a0125_dynamo.onnx.data` beside it.
+    let ck = io::load(&fixture("torch_cifar_a0125_dynamo.onnx")).unwrap();
+    assert_eq!(
+        (ck.config.variant, ck.config.width),
+        (Variant::Cifar, 0.125)
+    );
+    let (shape, x) = reference("cifar.input");
+    let (_, want) = reference("cifar.logits");
+    let net = MobileNet::new(&ck, Path::new("mem")).unwrap();
+    let one = [1, shape[1], shape[2], shape[3]];
+    let got = net.forward(&nchw_to_nhwc(&one, &x[..x.len() / 2])).unwrap();
+    let diff = got
+        .iter()
+        .zip(&want[..10])
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(diff < 1e-4, "dynamo: {diff}");
+    // The TorchScript exporter, weights inline; timm's network.
+    let ck = io::load(&fixture("torch_timm_a0125_ts.onnx")).unwrap();
+    assert_eq!(ck.config.padding, PaddingMode::Symmetric);
+    assert_logits(&ck, "timm.input", "timm.logits");
+}
+
+#[test]
+fn external_onnx_data_outside_the_models_folder_is_refused() {
+    use mobilenet::io::onnx::import_onnx_bytes;
+    let bytes = std::fs::read(fixture("torch_cifar_a0125_dynamo.onnx")).unwrap();
+    let from = b"torch_cifar_a0125_dynamo.onnx.data";
+    let mut evil = bytes.clone();
+    let mut to = b"../../../../../../../../etc/passwd".to_vec();
+    to.resize(from.len(), b'/');
+    let at = evil.windows(from.len()).position(|w| w == from).unwrap();
+    evil[at..at + from.len()].copy_from_slice(&to);
+    let path = fixture("evil.onnx");
+    let err = import_onnx_bytes(&evil, &path).unwrap_err().to_string();
+    assert!(
+        err.contains("is not a file inside the model's folder"),
+        "{err}"
+    );
+    // The data file missing: an error naming it.
+    let err = import_onnx_bytes(&bytes, Path::new("/nonexistent/m.onnx"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("/nonexistent/torch_cifar_a0125_dynamo.onnx.data: "),
+        "{err}"
+    );
+}

@@ -118,6 +118,9 @@ pub struct TensorProto {
     /// Little-endian values.
     #[prost(bytes = "vec", tag = "9")]
     pub raw_data: Vec<u8>,
+    /// Where external data lies: `location` (a file beside the model), `offset`, `length`.
+    #[prost(message, repeated, tag = "13")]
+    pub external_data: Vec<StringStringEntryProto>,
     /// `DataLocation`: 0 default (in this message), 1 external file.
     #[prost(int32, tag = "14")]
     pub data_location: i32,

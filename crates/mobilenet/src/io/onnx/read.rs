@@ -11,7 +11,7 @@
 //! ignored. Anything else on the main path is an error naming the node and its op.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Component, Path};
 
 use prost::Message;
 
@@ -34,12 +34,13 @@ pub fn import_onnx_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     if bytes.is_empty() {
         return Err(Error::corrupt(path, "empty file, not an ONNX model"));
     }
-    let model = ModelProto::decode(bytes).map_err(|e| {
+    let mut model = ModelProto::decode(bytes).map_err(|e| {
         Error::corrupt(
             path,
             format!("not an ONNX model (truncated or corrupt protobuf: {e})"),
         )
     })?;
+    load_external_data(&mut model, path)?;
     let graph = model
         .graph
         .as_ref()
@@ -873,6 +874,69 @@ fn tensor_dims(t: &TensorProto) -> std::result::Result<Vec<usize>, String> {
         .try_fold(1usize, |a, &d| a.checked_mul(d))
         .ok_or_else(|| format!("dims {:?} overflow", t.dims))?;
     Ok(dims)
+}
+
+/// Moves initializers stored outside the model into their `raw_data`: PyTorch's exporter (the
+/// dynamo one) writes the weights to `model.onnx.data` beside `model.onnx`. A `location` must
+/// be a plain relative path inside the model's folder (no `..`, no absolute path), and its
+/// `offset` and `length` must lie inside that file.
+fn load_external_data(model: &mut ModelProto, path: &Path) -> Result<()> {
+    let Some(graph) = model.graph.as_mut() else {
+        return Ok(());
+    };
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let mut files: HashMap<String, Vec<u8>> = HashMap::new();
+    for t in graph
+        .initializer
+        .iter_mut()
+        .filter(|t| t.data_location == 1)
+    {
+        let name = t.name.clone();
+        let bad = |what: String| Error::corrupt(path, format!("initializer `{name}`: {what}"));
+        let field = |key: &str| {
+            t.external_data
+                .iter()
+                .find(|e| e.key == key)
+                .map(|e| e.value.clone())
+        };
+        let number = |key: &str| -> Result<Option<usize>> {
+            field(key)
+                .map(|v| {
+                    v.parse::<usize>()
+                        .map_err(|_| bad(format!("external `{key}` is `{v}`")))
+                })
+                .transpose()
+        };
+        let location =
+            field("location").ok_or_else(|| bad("external data without a location".into()))?;
+        let rel = Path::new(&location);
+        if !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+            return Err(bad(format!(
+                "external data location `{location}` is not a file inside the model's folder"
+            )));
+        }
+        let (offset, length) = (number("offset")?.unwrap_or(0), number("length")?);
+        if !files.contains_key(&location) {
+            let file = dir.join(rel);
+            let data = std::fs::read(&file).map_err(|e| Error::io(&file, e))?;
+            files.insert(location.clone(), data);
+        }
+        let data = &files[&location];
+        let end = match length {
+            Some(l) => offset.checked_add(l),
+            None => Some(data.len()),
+        };
+        let bytes = end.and_then(|end| data.get(offset..end)).ok_or_else(|| {
+            bad(format!(
+                "external data at offset {offset}, length {length:?} lies outside `{location}` ({} bytes)",
+                data.len()
+            ))
+        })?;
+        t.raw_data = bytes.to_vec();
+        t.data_location = 0;
+        t.external_data.clear();
+    }
+    Ok(())
 }
 
 /// A FLOAT tensor's values, from `raw_data` or `float_data`, checked against its dims.
