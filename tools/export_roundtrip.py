@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""CI check: our ONNX and TFLite exports, run by ONNX Runtime and LiteRT, give the probabilities
-`mobilenet predict` gives.
+"""CI check: our ONNX and TFLite exports, run by ONNX Runtime, OpenVINO and LiteRT, give the
+probabilities `mobilenet predict` gives.
 
 For each model below it runs `mobilenet export --format onnx` (BatchNorm kept, and folded) and
 `--format tflite`, loads the files in ONNX Runtime and in LiteRT (`ai-edge-litert`, its default
@@ -8,12 +8,14 @@ XNNPACK delegate), and feeds every engine the same pixels: the test photos resiz
 the model's input size and saved as PNG (so no resizing differs), normalized with the
 `mobilenet.normalization` metadata of the export. It compares every class probability and fails
 (exit 1) if any differs by more than 1e-4 or any top-1 differs. Without ai-edge-litert installed
-the TFLite half is skipped with a notice.
+the TFLite half is skipped with a notice, and without openvino the OpenVINO runs (float32
+precision forced: on CPUs with bfloat16 support OpenVINO defaults to it).
 
 Models: the built-in alpha 1/224 (ReLU6, TF "SAME"); Google's uint8 0.25/128 TFLite fixture
 (dequantized, BatchNorm already folded); the PyTorch CIFAR-code fixture at alpha 0.125 (ReLU,
 symmetric padding, 32x32) and timm's at alpha 0.125 (ReLU6, symmetric padding, 224x224): their
-stride-2 layers become explicit PADs in TFLite.
+stride-2 layers become explicit PADs in TFLite; Keras's alpha 0.25 fixture; and the alpha 1 CIFAR-10
+model trained by `mobilenet train` (docs/results/cifar10-a1).
 
 Usage (needs onnxruntime, numpy, pillow; ai-edge-litert for TFLite):
     python tools/export_roundtrip.py --bin target/release/mobilenet
@@ -35,6 +37,10 @@ try:
     from ai_edge_litert.interpreter import Interpreter
 except ImportError:  # the TFLite half is optional
     Interpreter = None
+try:
+    import openvino
+except ImportError:  # optional too
+    openvino = None
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 FIX = os.path.join(ROOT, "crates", "mobilenet", "tests", "fixtures")
@@ -44,6 +50,8 @@ MODELS = [
     ("tflite-0.25-128", os.path.join(FIX, "mobilenet_v1_0.25_128_quant.tflite")),
     ("torch-cifar-0.125", os.path.join(FIX, "torch_cifar_a0125.pt")),
     ("torch-timm-0.125", os.path.join(FIX, "torch_timm_a0125.safetensors")),
+    ("keras-0.25", os.path.join(FIX, "keras_a025_top.weights.h5")),
+    ("trained-cifar-a1", os.path.join(ROOT, "docs", "results", "cifar10-a1", "model.json")),
 ]
 
 
@@ -85,6 +93,18 @@ def run_onnx(path, tmp):
     images = photos_at(inp.shape[2], tmp)
     x = np.ascontiguousarray(normalized(images, norm).transpose(0, 3, 1, 2))
     return images, sess.run(None, {inp.name: x})[0]
+
+
+def run_openvino(path, tmp):
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])  # for the metadata only
+    norm = json.loads(sess.get_modelmeta().custom_metadata_map["mobilenet.normalization"])
+    size = sess.get_inputs()[0].shape[2]
+    images = photos_at(size, tmp)
+    x = np.ascontiguousarray(normalized(images, norm).transpose(0, 3, 1, 2))
+    core = openvino.Core()
+    # float32 throughout: on CPUs with AMX or AVX512-BF16 OpenVINO would otherwise run bfloat16.
+    compiled = core.compile_model(core.read_model(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    return images, np.asarray(compiled(x)[0])
 
 
 def run_tflite(path, tmp):
@@ -141,15 +161,19 @@ def main():
     a = ap.parse_args()
     print(f"onnxruntime {ort.__version__}")
     print("ai-edge-litert: " + ("installed" if Interpreter else "not installed, TFLite skipped"))
+    print("openvino: " + (openvino.__version__ if openvino else "not installed, skipped"))
     failed = False
     with tempfile.TemporaryDirectory() as tmp:
         for name, model in MODELS:
             model_args = ["--model", model] if model else []
             exports = [("onnx", False, run_onnx), ("onnx", True, run_onnx)]
+            if openvino:
+                exports += [("onnx", False, run_openvino), ("onnx", True, run_openvino)]
             if Interpreter:
                 exports.append(("tflite", False, run_tflite))
             for fmt, fold, runner in exports:
                 out = os.path.join(tmp, f"{name}{'-folded' if fold else ''}.{fmt}")
+                engine = {run_onnx: "onnxruntime", run_openvino: "openvino", run_tflite: "litert"}[runner]
                 run([a.bin, "export", *model_args, "--format", fmt, "-o", out]
                     + (["--fold-batch-norm"] if fold else []))
                 images, y = runner(out, tmp)
@@ -163,7 +187,7 @@ def main():
                 ok = diff <= 1e-4 and same_top1
                 failed |= not ok
                 size = Image.open(images[0]).size[0]
-                print(f"{'ok  ' if ok else 'FAIL'} {os.path.basename(out)}: {len(images)} photos at {size}x{size}, "
+                print(f"{'ok  ' if ok else 'FAIL'} {engine:11} {os.path.basename(out)}: {len(images)} photos at {size}x{size}, "
                       f"{classes} classes, max |p_ours - p_runtime| = {diff:.2e}, same top-1: {same_top1}")
     sys.exit(1 if failed else 0)
 
