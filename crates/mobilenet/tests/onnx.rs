@@ -132,3 +132,29 @@ fn broken_files_name_the_file_and_the_fault() {
         .to_string();
     assert!(e.starts_with("bad.onnx: "), "{e}");
 }
+
+#[test]
+fn a_tf2onnx_graph_of_keras_mobilenet_computes_kerass_probabilities() {
+    // NHWC input + Transpose, BatchNorm left by tf2onnx as per-channel Mul/Add, Clip, explicit
+    // Pads, a 1×1 Conv classifier between Reshapes (tools/make_tf2onnx_fixture.py).
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let path = dir.join("tf2onnx_keras_a025.onnx");
+    let ck = import_onnx_bytes(&std::fs::read(&path).unwrap(), &path).unwrap();
+    let c = &ck.config;
+    assert_eq!((c.width, c.resolution, c.classes), (0.25, 64, 10));
+    assert_eq!(c.padding, mobilenet::PaddingMode::TfSame);
+    let st = std::fs::read(dir.join("tf2onnx_reference.safetensors")).unwrap();
+    let w = mobilenet::io::native::weights_from_bytes(&st, Path::new("ref")).unwrap();
+    let x = w.get("input").unwrap();
+    let net = MobileNet::new(&ck, Path::new("mem")).unwrap();
+    let got = net
+        .predict(&Tensor::from_vec([2, 64, 64, 3], x.data.clone()))
+        .unwrap();
+    let want = &w.get("probabilities").unwrap().data;
+    let diff = got
+        .iter()
+        .zip(want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(diff < 1e-4, "max |ours - Keras| = {diff}");
+}

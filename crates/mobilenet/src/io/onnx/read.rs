@@ -324,6 +324,32 @@ impl<'a> Walk<'a> {
                 }
                 self.convs.last_mut().expect("checked").bn = Some(bn);
             }
+            // tf2onnx writes Keras's BatchNorm as a per-channel Mul and Add after the
+            // convolution (when it cannot fold them into the weights itself): fold them here.
+            ("Mul" | "Add", Stage::Body) => {
+                let last = self.convs.last().expect("stage Body has a convolution");
+                if last.bn.is_some() || last.act.is_some() {
+                    return Err(self.unsupported(
+                        node,
+                        "a Mul or Add that does not directly follow a convolution",
+                    ));
+                }
+                let channels = last.dims[0];
+                let v = self.vector_input(node, 1, channels)?;
+                let conv = self.convs.last_mut().expect("checked");
+                let bias = conv.bias.get_or_insert_with(|| vec![0.0; channels]);
+                if node.op_type == "Mul" {
+                    let per = conv.weight.len() / channels;
+                    for (o, s) in v.iter().enumerate() {
+                        conv.weight[o * per..(o + 1) * per]
+                            .iter_mut()
+                            .for_each(|w| *w *= s);
+                        bias[o] *= s;
+                    }
+                } else {
+                    bias.iter_mut().zip(&v).for_each(|(b, a)| *b += a);
+                }
+            }
             ("Relu" | "Clip", Stage::Body) => {
                 let act = self.activation(node)?;
                 let last = self.convs.last().expect("stage Body has a convolution");
