@@ -110,3 +110,24 @@ fn the_full_conv_variant_is_refused_by_name() {
         "{err}"
     );
 }
+
+#[test]
+fn a_damaged_export_is_an_error_never_a_panic() {
+    // The CIFAR network: its stride-2 layers carry explicit PADs, read by their own code path.
+    let c = ckpt(MobileNetConfig {
+        width: 0.25,
+        ..MobileNetConfig::cifar()
+    });
+    let bytes = export_tflite_bytes(&c, Path::new("c.tflite")).unwrap();
+    for n in (0..bytes.len()).step_by(4093) {
+        let err = import_tflite_bytes(&bytes[..n], Path::new("cut.tflite")).unwrap_err();
+        assert!(err.to_string().starts_with("cut.tflite: "), "{n}: {err}");
+    }
+    // Flip bytes outside the weight buffers' data (the flatbuffer's tables and vectors).
+    let step = (bytes.len() / 3000).max(1);
+    for i in (0..bytes.len()).step_by(step) {
+        let mut b = bytes.clone();
+        b[i] ^= 0xFF;
+        let _ = import_tflite_bytes(&b, Path::new("flip.tflite"));
+    }
+}

@@ -486,7 +486,7 @@ impl<'a> File<'a> {
             .map(|c| match size {
                 4 => f32::from_le_bytes(c.try_into().expect("4")),
                 8 => f64::from_le_bytes(c.try_into().expect("8")) as f32,
-                _ => super::torch::f16_to_f32(u16::from_le_bytes(c.try_into().expect("2"))),
+                _ => super::f16_to_f32(u16::from_le_bytes(c.try_into().expect("2"))),
             })
             .collect();
         Ok((shape, data))

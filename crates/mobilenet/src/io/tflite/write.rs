@@ -115,7 +115,7 @@ impl Graph {
 /// Writes `ckpt` as a float32 `.tflite` file at `path`, atomically.
 pub fn export_tflite(ckpt: &Checkpoint, path: &Path) -> Result<()> {
     let bytes = export_tflite_bytes(ckpt, path)?;
-    super::super::native::write_atomic(path, &bytes)
+    crate::io::native::write_atomic(path, &bytes)
 }
 
 /// The bytes [`export_tflite`] writes; `path` is for messages.
@@ -152,12 +152,12 @@ pub fn export_tflite_bytes(ckpt: &Checkpoint, path: &Path) -> Result<Vec<u8>> {
                 let (shape, data): (Vec<usize>, Vec<f32>) = match spec.kind {
                     LayerKind::Stem => (
                         vec![cout, 3, 3, cin],
-                        super::super::layout::hwio_to_ohwi(9 * cin, cout, &weight.data),
+                        crate::io::layout::hwio_to_ohwi(9 * cin, cout, &weight.data),
                     ),
                     LayerKind::Depthwise => (vec![1, 3, 3, cin], weight.data.clone()),
                     _ => (
                         vec![cout, 1, 1, cin],
-                        super::super::layout::io_to_oi(cin, cout, &weight.data),
+                        crate::io::layout::io_to_oi(cin, cout, &weight.data),
                     ),
                 };
                 let k = g.constant_f32(&format!("{}.weight", spec.name), &shape, &data);
@@ -190,7 +190,7 @@ pub fn export_tflite_bytes(ckpt: &Checkpoint, path: &Path) -> Result<Vec<u8>> {
             }
             LayerKind::Fc => {
                 let weight = w("fc.weight".into());
-                let data = super::super::layout::io_to_oi(cin, cout, &weight.data);
+                let data = crate::io::layout::io_to_oi(cin, cout, &weight.data);
                 let k = g.constant_f32("fc.weight", &[cout, cin], &data);
                 let b = g.constant_f32("fc.bias", &[cout], &w("fc.bias".into()).data);
                 let y = g.activation("logits", &[1, cout]);

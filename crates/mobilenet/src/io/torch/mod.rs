@@ -276,28 +276,10 @@ fn element(dtype: Dtype, b: &[u8]) -> f32 {
     match dtype {
         Dtype::F32 => f32::from_le_bytes(b.try_into().expect("4")),
         Dtype::F64 => f64::from_le_bytes(b.try_into().expect("8")) as f32,
-        Dtype::F16 => f16_to_f32(u16::from_le_bytes(b.try_into().expect("2"))),
+        Dtype::F16 => super::f16_to_f32(u16::from_le_bytes(b.try_into().expect("2"))),
         Dtype::BF16 => f32::from_bits((u16::from_le_bytes(b.try_into().expect("2")) as u32) << 16),
         _ => unreachable!("floats only"),
     }
-}
-
-/// IEEE binary16 → binary32, exactly (subnormals, infinities and NaNs included).
-pub fn f16_to_f32(h: u16) -> f32 {
-    let sign = ((h >> 15) as u32) << 31;
-    let exp = ((h >> 10) & 0x1f) as u32;
-    let man = (h & 0x3ff) as u32;
-    let bits = match (exp, man) {
-        (0, 0) => sign,
-        (0, m) => {
-            // Subnormal: value m · 2^-24.
-            let v = m as f32 * f32::from_bits(0x3380_0000);
-            return if sign != 0 { -v } else { v };
-        }
-        (0x1f, m) => sign | 0x7f80_0000 | (m << 13),
-        (e, m) => sign | ((e + 112) << 23) | (m << 13),
-    };
-    f32::from_bits(bits)
 }
 
 /// The tensors of a safetensors file, by name, floats converted to f32.
@@ -640,18 +622,6 @@ fn unfold_batch_norm(ckpt: &Checkpoint) -> Checkpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn f16_conversion_is_exact() {
-        assert_eq!(f16_to_f32(0x3c00), 1.0);
-        assert_eq!(f16_to_f32(0xc000), -2.0);
-        assert_eq!(f16_to_f32(0x7bff), 65504.0);
-        assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24));
-        assert_eq!(f16_to_f32(0x8000).to_bits(), (-0.0f32).to_bits());
-        assert!(f16_to_f32(0x7c00).is_infinite());
-        assert!(f16_to_f32(0x7e00).is_nan());
-        assert_eq!(f16_to_f32(0x3555), 0.333_251_95);
-    }
 
     #[test]
     fn strided_views_are_gathered_row_major() {
