@@ -31,6 +31,12 @@ pub fn imagenet_labels() -> Vec<String> {
     parse_labels(IMAGENET_LABELS)
 }
 
+/// The 1000 ImageNet labels of models without "background" (timm, Keras): Google's without
+/// index 0.
+pub fn imagenet1000_labels() -> Vec<String> {
+    imagenet_labels().split_off(1)
+}
+
 /// A label file's text: one label per line, trailing white space dropped.
 pub fn parse_labels(text: &str) -> Vec<String> {
     text.lines().map(|l| l.trim_end().to_string()).collect()

@@ -30,8 +30,8 @@ impl ChannelNorm {
 
     /// The ImageNet statistics torchvision models use (×255).
     pub const IMAGENET: ChannelNorm = ChannelNorm {
-        mean: [0.485 * 255.0, 0.456 * 255.0, 0.406 * 255.0],
-        std: [0.229 * 255.0, 0.224 * 255.0, 0.225 * 255.0],
+        mean: Normalization::IMAGENET.mean,
+        std: Normalization::IMAGENET.std,
     };
 
     /// `(v - mean[c]) / std[c]`.

@@ -111,7 +111,7 @@ pub fn import_keras_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
         weights.insert(ours, Param::new(shape, d.data.clone()));
     }
     let labels = if classes == 1000 {
-        crate::pretrained::imagenet_labels().split_off(1)
+        crate::pretrained::imagenet1000_labels()
     } else {
         Vec::new()
     };

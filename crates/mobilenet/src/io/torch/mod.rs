@@ -39,21 +39,6 @@ pub struct Tensor {
     pub data: Option<Vec<f32>>,
 }
 
-/// The CIFAR-10 classes in the order of torchvision's `CIFAR10` (and of the sorted class
-/// folders of the JPEG copy).
-pub const CIFAR10_LABELS: [&str; 10] = [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-];
-
 /// Whether `bytes` start like a ZIP archive (a `torch.save` file).
 pub fn looks_like_zip(bytes: &[u8]) -> bool {
     bytes.starts_with(zip::MAGIC)
@@ -455,9 +440,11 @@ pub fn from_state_dict(tensors: Vec<(String, Tensor)>, path: &Path) -> Result<Ch
         )));
     }
     let labels = match (family, classes) {
-        (TorchFamily::PytorchCifar, 10) => CIFAR10_LABELS.iter().map(|s| s.to_string()).collect(),
-        // timm's ImageNet classes are Google's without "background".
-        (TorchFamily::Timm, 1000) => crate::pretrained::imagenet_labels().split_off(1),
+        (TorchFamily::PytorchCifar, 10) => crate::data::CIFAR10_CLASSES
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        (TorchFamily::Timm, 1000) => crate::pretrained::imagenet1000_labels(),
         _ => Vec::new(),
     };
     let ckpt = Checkpoint {
