@@ -9,7 +9,7 @@ use std::process::Output;
 
 use serde_json::Value;
 
-use common::mobilenet;
+use common::{cifar_bin, mobilenet};
 
 fn tmp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("mobilenet-train-cli-{}", std::process::id()));
@@ -24,26 +24,6 @@ fn check(o: &Output) {
         o.status,
         String::from_utf8_lossy(&o.stderr)
     );
-}
-
-/// CIFAR-10 binary files: `records` images per file, label = i % 10, pixels a class pattern.
-fn cifar_bin(dir: &Path, records: usize) {
-    std::fs::create_dir_all(dir).unwrap();
-    let file = |name: &str, seed: usize| {
-        let mut bytes = Vec::new();
-        for i in 0..records {
-            let label = (i + seed) % 10;
-            bytes.push(label as u8);
-            for p in 0..3072 {
-                bytes.push(((p * (label + 1) + i * 7) % 251) as u8);
-            }
-        }
-        std::fs::write(dir.join(name), bytes).unwrap();
-    };
-    for b in 1..=5 {
-        file(&format!("data_batch_{b}.bin"), b);
-    }
-    file("test_batch.bin", 0);
 }
 
 /// A 32×32 24-bit BMP.

@@ -57,6 +57,16 @@ pub fn scaled(c: usize, width: f32) -> usize {
     ((c as f64 * width as f64).floor() as usize).max(MIN_DEPTH)
 }
 
+/// α as read back from a file's channel counts: the last pointwise layer's `1024·α` when it is
+/// known (it is above [`MIN_DEPTH`] for every α ≥ 1/128, where the stem's `32·α` is clamped to
+/// 8 below α = 1/4), else the stem's.
+pub fn width_from_channels(stem: usize, last_pointwise: Option<usize>) -> f32 {
+    match last_pointwise {
+        Some(c) if c > 0 => c as f32 / 1024.0,
+        _ => stem as f32 / 32.0,
+    }
+}
+
 /// Which network of the paper to build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]

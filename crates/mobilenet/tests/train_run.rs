@@ -73,10 +73,14 @@ fn weights(t: &Trainer) -> Vec<(String, Vec<u32>)> {
 }
 
 fn run(t: &mut Trainer, stop_at: Option<usize>) -> Outcome {
+    run_on(t, stop_at, 2)
+}
+
+fn run_on(t: &mut Trainer, stop_at: Option<usize>, threads: usize) -> Outcome {
     let k = Kernels::best();
     let stop = AtomicBool::new(false);
     let mut steps = 0;
-    mobilenet::with_threads(2, || {
+    mobilenet::with_threads(threads, || {
         t.run(&k, &stop, &mut |e| {
             if let Event::Step { .. } = e {
                 steps += 1;
@@ -149,6 +153,28 @@ fn resumed_runs_end_bit_identical_to_an_uninterrupted_one() {
     let model = mobilenet::io::load(&mid.join("model.json")).unwrap();
     assert_eq!(model.labels, ["a", "b", "c"]);
     mobilenet::MobileNet::new(&model, &mid).unwrap();
+}
+
+#[test]
+fn the_same_seed_gives_bit_identical_weights_on_each_thread_count() {
+    // Issue 9: two runs from the same seed on the same number of threads end with the same bits
+    // (augmentation, batch order, BatchNorm reductions and the optimizer are all deterministic).
+    let (train, test) = (data(20, 4), data(6, 5));
+    let dir = tempfile::tempdir().unwrap();
+    for threads in [1, 2, 3] {
+        let mut ends = Vec::new();
+        for attempt in 0..2 {
+            let out = dir.path().join(format!("t{threads}-{attempt}"));
+            let mut t =
+                Trainer::new(net(), config(2), train.clone(), Some(test.clone()), &out).unwrap();
+            assert_eq!(run_on(&mut t, None, threads), Outcome::Finished);
+            ends.push((weights(&t), t.history.last().unwrap().test_loss));
+        }
+        assert!(
+            ends[0] == ends[1],
+            "{threads} threads: two runs of the same seed differ"
+        );
+    }
 }
 
 #[test]

@@ -275,6 +275,30 @@ fn read_safetensors(bytes: &[u8], path: &Path) -> Result<(Weights, Option<String
     Ok((w, embedded))
 }
 
+/// The temporary file [`write_atomic`] writes `path`'s bytes to before renaming it.
+fn temporary_name(name: &str, pid: u32) -> String {
+    format!(".{name}.tmp{pid}")
+}
+
+/// Removes the temporary files that [`write_atomic`] calls of processes that were killed before
+/// their rename (`.NAME.tmpPID` whose process is not this one). Best effort: errors are ignored.
+pub fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let own = std::process::id().to_string();
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let stale = name.starts_with('.')
+            && name.rsplit_once(".tmp").is_some_and(|(_, pid)| {
+                !pid.is_empty() && pid != own && pid.bytes().all(|b| b.is_ascii_digit())
+            });
+        if stale && e.path().is_file() {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
 /// crash never leaves a half-written file under the final name.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -287,7 +311,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let tmp = dir.join(temporary_name(&name, std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;

@@ -193,7 +193,12 @@ impl Graph<'_> {
             ([3, 3, 3, _], _) => return Err(self.shape_error("fc.weight", fc)),
             _ => return Err(self.shape_error("stem.weight", stem)),
         };
-        let mut config = MobileNetConfig::v1(c0 as f32 / 32.0, self.resolution()?, classes);
+        let last_pw = match self.shape_of("blocks.12.pw.weight") {
+            Ok(s) => s.last().copied(),
+            Err(_) => None,
+        };
+        let width = crate::config::width_from_channels(c0, last_pw);
+        let mut config = MobileNetConfig::v1(width, self.resolution()?, classes);
         if let Some(eps) = self.bn_eps() {
             config.bn_eps = eps;
         }

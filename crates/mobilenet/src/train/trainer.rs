@@ -327,6 +327,8 @@ impl Trainer {
             steps_per_epoch: spe,
         };
         std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+        // What a run killed in the middle of a write left behind (never under a final name).
+        native::remove_stale_temporaries(out);
         Ok(Trainer {
             net,
             opt,

@@ -435,7 +435,12 @@ impl<'a> Model<'a> {
             }
             None => 0,
         };
-        let mut config = MobileNetConfig::v1(c0 as f32 / 32.0, resolution, classes);
+        let last_pw = match layers.iter().rev().find(|l| l.kind == LayerKind::Pointwise) {
+            Some(pw) => self.shape(self.tensor(pw, 1, "weight")?)?.first().copied(),
+            None => None,
+        };
+        let width = crate::config::width_from_channels(c0, last_pw);
+        let mut config = MobileNetConfig::v1(width, resolution, classes);
         config.batch_norm = false;
         // Stem stride 1 is the CIFAR network; 8 depthwise layers the shallow one (Table 5).
         let stem_stride = match stem.options {
