@@ -210,6 +210,14 @@ pub struct BenchArgs {
     /// One JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Time the paper's 16 α × resolution pairs (random weights, 1001 classes, `--batch`
+    /// images, `--iters` / `--max-seconds` each) beside Google's published ImageNet top-1.
+    #[arg(long)]
+    pub sweep: bool,
+    /// With the sweep (implied): name the most accurate configuration whose median latency
+    /// fits in this many milliseconds.
+    #[arg(long)]
+    pub budget_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -486,6 +486,49 @@ fn bench_json_has_latency_and_per_layer_rows() {
 }
 
 #[test]
+fn bench_sweep_times_the_papers_16_configurations_and_picks_one_for_a_budget() {
+    let args = [
+        "bench",
+        "--json",
+        "--iters",
+        "1",
+        "--max-seconds",
+        "0",
+        "--threads",
+        "1",
+    ];
+    let sweep = |extra: &[&str]| -> Value {
+        let o = mobilenet(&[&args[..], extra].concat());
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_str(&stdout(&o)).unwrap()
+    };
+    let v = sweep(&["--budget-ms", "1e9"]);
+    let rows = v["sweep"].as_array().unwrap();
+    assert_eq!(rows.len(), 16);
+    let pairs: std::collections::BTreeSet<(u64, u64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                (r["alpha"].as_f64().unwrap() * 100.0) as u64,
+                r["resolution"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(pairs.len(), 16, "{pairs:?}");
+    for r in rows {
+        assert!(r["median_ms"].as_f64().unwrap() > 0.0);
+        assert!(r["top1"].as_f64().unwrap() > 40.0);
+        assert!(r["macs"].as_u64().unwrap() > 10_000_000);
+    }
+    // Everything fits in a huge budget: the most accurate one is chosen.
+    assert_eq!(v["choice"]["alpha"], 1.0);
+    assert_eq!(v["choice"]["resolution"], 224);
+    assert_eq!(v["choice"]["top1"], 70.9);
+    // Nothing fits in a nanosecond.
+    assert!(sweep(&["--budget-ms", "1e-6"])["choice"].is_null());
+}
+
+#[test]
 fn predict_reads_webp_and_crops_the_centre() {
     let webp = root().join("crates/mobilenet/tests/fixtures/photos/parrot_224.webp");
     let o = mobilenet(&["predict", "--json", "--top", "1", webp.to_str().unwrap()]);

@@ -41,3 +41,45 @@ pub fn imagenet1000_labels() -> Vec<String> {
 pub fn parse_labels(text: &str) -> Vec<String> {
     text.lines().map(|l| l.trim_end().to_string()).collect()
 }
+
+/// One row of Google's table of pretrained float MobileNet v1 models.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Published {
+    pub width: f32,
+    pub resolution: usize,
+    /// ImageNet validation accuracy (%), single center crop.
+    pub top1: f64,
+    pub top5: f64,
+}
+
+/// The paper's 16 α × resolution pairs with the ImageNet accuracy Google published for the
+/// TF-Slim float checkpoints of 2018-02-22 (`research/slim/nets/mobilenet_v1.md` in
+/// tensorflow/models), most accurate first.
+pub const TF_SLIM_ACCURACY: [Published; 16] = {
+    const fn p(width: f32, resolution: usize, top1: f64, top5: f64) -> Published {
+        Published {
+            width,
+            resolution,
+            top1,
+            top5,
+        }
+    }
+    [
+        p(1.0, 224, 70.9, 89.9),
+        p(1.0, 192, 70.0, 89.2),
+        p(0.75, 224, 68.4, 88.2),
+        p(1.0, 160, 68.0, 87.7),
+        p(0.75, 192, 67.2, 87.3),
+        p(0.75, 160, 65.3, 86.0),
+        p(1.0, 128, 65.2, 85.8),
+        p(0.5, 224, 63.3, 84.9),
+        p(0.75, 128, 62.1, 83.9),
+        p(0.5, 192, 61.7, 83.6),
+        p(0.5, 160, 59.1, 81.9),
+        p(0.5, 128, 56.3, 79.4),
+        p(0.25, 224, 49.8, 74.2),
+        p(0.25, 192, 47.7, 72.3),
+        p(0.25, 160, 45.5, 70.3),
+        p(0.25, 128, 41.5, 66.3),
+    ]
+};

@@ -1,11 +1,14 @@
 //! `mobilenet bench`: end-to-end latency and a per-layer table, on the same code path as
 //! `predict`.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use mobilenet::{Checkpoint, MobileNet, Tensor, Weights};
+use mobilenet::pretrained::{IMAGENET_CLASSES, TF_SLIM_ACCURACY};
+use mobilenet::{Checkpoint, MobileNet, MobileNetConfig, Summary, Tensor, Weights};
+use mobilenet_kernels::Kernels;
 
 use crate::args::BenchArgs;
 use crate::output;
@@ -15,69 +18,26 @@ type Timings = (Vec<f64>, Vec<(String, f64)>);
 
 pub fn run(a: BenchArgs) -> Result<ExitCode> {
     let kernels = super::select_isa(a.run.isa.as_deref())?;
-    let (ckpt, source) = if a.random {
-        let config = super::arch_config(&a.arch)?;
-        let weights = Weights::random(&config, 1);
-        (
-            Checkpoint {
-                config,
-                weights,
-                labels: vec![],
-            },
-            std::path::PathBuf::from("<random>"),
-        )
-    } else {
-        super::load_model(&a.run)?
-    };
-    let net = MobileNet::new(&ckpt, &source)?;
-    let [h, w, c] = net.input_hwc();
-    let n = a.batch.max(1);
-    let x = Tensor::from_vec(
-        [n, h, w, c],
-        (0..n * h * w * c)
-            .map(|i| ((i % 251) as f32 / 125.0) - 1.0)
-            .collect(),
-    );
     let threads = if a.run.threads == 0 {
         std::thread::available_parallelism().map_or(1, |v| v.get())
     } else {
         a.run.threads
     };
-    let (times, layer_ms) = mobilenet::with_threads(threads, || -> Result<Timings> {
-        for _ in 0..10 {
-            net.forward_with(kernels, &x, None)?;
-        }
-        let mut times = Vec::new();
-        let mut per_layer: Vec<(String, Duration)> = Vec::new();
-        let start = Instant::now();
-        while times.len() < a.iters.max(1)
-            && (times.is_empty() || start.elapsed().as_secs_f64() < a.max_seconds)
-        {
-            let mut profile = Vec::new();
-            let t = Instant::now();
-            net.forward_profiled(kernels, &x, &mut profile)?;
-            times.push(t.elapsed().as_secs_f64() * 1e3);
-            if per_layer.is_empty() {
-                per_layer = profile;
-            } else {
-                // Keep each layer's fastest time: the least disturbed by other load.
-                for (acc, (_, d)) in per_layer.iter_mut().zip(profile) {
-                    acc.1 = acc.1.min(d);
-                }
-            }
-        }
-        Ok((
-            times,
-            per_layer
-                .into_iter()
-                .map(|(n, d)| (n, d.as_secs_f64() * 1e3))
-                .collect(),
-        ))
-    })??;
-    let mut sorted = times.clone();
-    sorted.sort_by(f64::total_cmp);
-    let min = sorted[0];
-    let median = sorted[sorted.len() / 2];
+    if a.sweep || a.budget_ms.is_some() {
+        return sweep(&a, kernels, threads);
+    }
+    let (ckpt, source) = if a.random {
+        (
+            random(super::arch_config(&a.arch)?),
+            PathBuf::from("<random>"),
+        )
+    } else {
+        super::load_model(&a.run)?
+    };
+    let net = MobileNet::new(&ckpt, &source)?;
+    let n = a.batch.max(1);
+    let (times, layer_ms) = time(&net, kernels, n, threads, &a)?;
+    let (min, median) = min_median(&times);
     let macs_of = |name: &str| {
         net.layers()
             .iter()
@@ -119,4 +79,163 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     }
     output::print(&out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn random(config: MobileNetConfig) -> Checkpoint {
+    Checkpoint {
+        weights: Weights::random(&config, 1),
+        config,
+        labels: vec![],
+    }
+}
+
+fn min_median(times: &[f64]) -> (f64, f64) {
+    let mut sorted = times.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    (sorted[0], sorted[sorted.len() / 2])
+}
+
+/// Times forward passes of `n` images on `threads` threads after 10 warm-up passes, until
+/// `--iters` passes or `--max-seconds` (at least one pass).
+fn time(
+    net: &MobileNet,
+    kernels: &Kernels,
+    n: usize,
+    threads: usize,
+    a: &BenchArgs,
+) -> Result<Timings> {
+    let [h, w, c] = net.input_hwc();
+    let x = Tensor::from_vec(
+        [n, h, w, c],
+        (0..n * h * w * c)
+            .map(|i| ((i % 251) as f32 / 125.0) - 1.0)
+            .collect(),
+    );
+    mobilenet::with_threads(threads, || -> Result<Timings> {
+        for _ in 0..10 {
+            net.forward_with(kernels, &x, None)?;
+        }
+        let mut times = Vec::new();
+        let mut per_layer: Vec<(String, Duration)> = Vec::new();
+        let start = Instant::now();
+        while times.len() < a.iters.max(1)
+            && (times.is_empty() || start.elapsed().as_secs_f64() < a.max_seconds)
+        {
+            let mut profile = Vec::new();
+            let t = Instant::now();
+            net.forward_profiled(kernels, &x, &mut profile)?;
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+            if per_layer.is_empty() {
+                per_layer = profile;
+            } else {
+                // Keep each layer's fastest time: the least disturbed by other load.
+                for (acc, (_, d)) in per_layer.iter_mut().zip(profile) {
+                    acc.1 = acc.1.min(d);
+                }
+            }
+        }
+        Ok((
+            times,
+            per_layer
+                .into_iter()
+                .map(|(n, d)| (n, d.as_secs_f64() * 1e3))
+                .collect(),
+        ))
+    })?
+}
+
+/// `bench --sweep [--budget-ms X]`: the paper's 16 α × resolution pairs on this CPU, each
+/// beside its published ImageNet accuracy.
+fn sweep(a: &BenchArgs, kernels: &Kernels, threads: usize) -> Result<ExitCode> {
+    let n = a.batch.max(1);
+    let mut rows = Vec::new();
+    for p in TF_SLIM_ACCURACY {
+        let config = MobileNetConfig::v1(p.width, p.resolution, IMAGENET_CLASSES);
+        let macs = Summary::new(&config).macs;
+        let net = MobileNet::new(&random(config), &PathBuf::from("<random>"))?;
+        let (times, _) = time(&net, kernels, n, threads, a)?;
+        let (min, median) = min_median(&times);
+        rows.push((p, macs, min, median, times.len()));
+    }
+    // The most accurate configuration that fits (rows are in order of accuracy).
+    let choice = a.budget_ms.and_then(|b| rows.iter().find(|r| r.3 <= b));
+    if a.json {
+        let sweep: Vec<_> = rows
+            .iter()
+            .map(|(p, macs, min, median, iters)| {
+                serde_json::json!({
+                    "alpha": p.width, "resolution": p.resolution, "macs": macs,
+                    "top1": p.top1, "top5": p.top5, "min_ms": min, "median_ms": median,
+                    "iters": iters,
+                })
+            })
+            .collect();
+        let choice = choice.map(|(p, _, _, median, _)| {
+            serde_json::json!({
+                "alpha": p.width, "resolution": p.resolution, "top1": p.top1, "median_ms": median,
+            })
+        });
+        output::json_line(&serde_json::json!({
+            "engine": "mobilenet", "isa": kernels.isa.name(), "threads": threads, "batch": n,
+            "cpu": cpu_name(), "sweep": sweep, "budget_ms": a.budget_ms, "choice": choice,
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = format!(
+        "MobileNet v1 sweep | {} | isa {} | {threads} thread(s) | batch {n}\n\
+         top-1/top-5: Google's published ImageNet accuracy of the TF-Slim float checkpoints\n\n\
+         {:>5} {:>5} {:>7} {:>6} {:>6} {:>10} {:>10} {:>10}\n",
+        cpu_name(),
+        kernels.isa,
+        "alpha",
+        "res",
+        "MMACs",
+        "top-1",
+        "top-5",
+        "median ms",
+        "min ms",
+        "images/s",
+    );
+    for (p, macs, min, median, _) in &rows {
+        let fits = match a.budget_ms {
+            Some(b) if *median <= b => " *",
+            _ => "",
+        };
+        out += &format!(
+            "{:>5} {:>5} {:>7.0} {:>6.1} {:>6.1} {median:>10.3} {min:>10.3} {:>10.1}{fits}\n",
+            p.width,
+            p.resolution,
+            *macs as f64 / 1e6,
+            p.top1,
+            p.top5,
+            n as f64 * 1e3 / median,
+        );
+    }
+    if let Some(b) = a.budget_ms {
+        out += &match choice {
+            Some((p, _, _, median, _)) => format!(
+                "\nbudget {b} ms (* = fits): α {} / {} ({:.1} % top-1) runs in {median:.3} ms\n",
+                p.width, p.resolution, p.top1
+            ),
+            None => format!(
+                "\nbudget {b} ms: no configuration fits (the fastest runs in {:.3} ms)\n",
+                rows.iter().map(|r| r.3).fold(f64::INFINITY, f64::min)
+            ),
+        };
+    }
+    output::print(&out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The CPU's model name as Linux reports it, for the table's heading.
+fn cpu_name() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
 }
