@@ -7,6 +7,9 @@
 //! ```
 //! `tools/fuzz.sh` runs it before fuzzing. Every file goes to `OUT/<target>/<name>`.
 
+#[path = "../tests/common/fuzz_harness.rs"]
+mod harness;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -61,7 +64,7 @@ fn main() -> R<()> {
                 seeds.write("onnx", &format!("{tag}_fold{fold}.onnx"), &bytes)?;
             }
             let (json, st) = native_files(c)?;
-            seeds.write("native", &format!("{tag}.bin"), &join(&json, &st))?;
+            seeds.write("native", &format!("{tag}.bin"), &harness::join(&json, &st))?;
             seeds.write("graphdef", &format!("{tag}.pb"), &graphdef(c))?;
         }
         for family in [TorchFamily::PytorchCifar, TorchFamily::Timm] {
@@ -130,14 +133,6 @@ impl Seeds {
         std::fs::write(dir.join(name), bytes)?;
         Ok(())
     }
-}
-
-/// The harness's split for two-file targets: a 4-byte little-endian length, then both files.
-fn join(first: &[u8], second: &[u8]) -> Vec<u8> {
-    let mut out = (first.len() as u32).to_le_bytes().to_vec();
-    out.extend_from_slice(first);
-    out.extend_from_slice(second);
-    out
 }
 
 /// `model.json` and `model.safetensors` as `native::save` writes them.
