@@ -343,9 +343,14 @@ fn hostile_model_files_are_one_line_errors_naming_the_file() {
             "invalid configuration: resolution 2147483647 is above 4096",
         ),
         (
+            "huge_width.tflite",
+            models::tflite_with_shape(&[256, 1, 1, 256], &[m, 1, 1, 256]),
+            "invalid configuration: width multiplier",
+        ),
+        (
             "huge_stem.tflite",
             models::tflite_with_shape(&[8, 3, 3, 3], &[m, 3, 3, 3]),
-            "invalid configuration: width multiplier",
+            "parameter `stem.weight` has shape [2147483647, 3, 3, 3]",
         ),
         (
             "relu.tflite",

@@ -51,10 +51,17 @@ fn tflite_with_huge_dimensions_is_an_invalid_configuration() {
         import_tflite_bytes(&bytes, Path::new("huge_input.tflite")),
         "huge_input.tflite: invalid configuration: resolution 2147483647 is above 4096",
     );
+    // α is read from the last pointwise layer's 1024·α output channels.
+    let bytes = models::tflite_with_shape(&[256, 1, 1, 256], &[m, 1, 1, 256]);
+    assert_error(
+        import_tflite_bytes(&bytes, Path::new("huge_width.tflite")),
+        "huge_width.tflite: invalid configuration: width multiplier 2097152 is outside (0, 4]",
+    );
     let bytes = models::tflite_with_shape(&[8, 3, 3, 3], &[m, 3, 3, 3]);
     assert_error(
         import_tflite_bytes(&bytes, Path::new("huge_stem.tflite")),
-        "huge_stem.tflite: invalid configuration: width multiplier 67108864 is outside (0, 4]",
+        "huge_stem.tflite: parameter `stem.weight` has shape [2147483647, 3, 3, 3], the model \
+         needs [3, 3, 3, 8]",
     );
 }
 

@@ -429,9 +429,13 @@ fn graphdef_with_huge_dimensions_is_an_invalid_configuration() {
     // Each used to overflow in debug builds while the configuration was expanded.
     let huge = 1usize << 40;
     let cases = [
+        // α is read from the last pointwise layer's 1024·α output channels.
         (
-            graph_with_shape("MobilenetV1/Conv2d_0/weights", &[3, 3, 3, huge]),
-            "width multiplier 34359740000 is outside (0, 4]",
+            graph_with_shape(
+                "MobilenetV1/Conv2d_13_pointwise/weights",
+                &[1, 1, 256, huge],
+            ),
+            "width multiplier 1073741800 is outside (0, 4]",
         ),
         (
             graph_with_shape(
@@ -450,6 +454,13 @@ fn graphdef_with_huge_dimensions_is_an_invalid_configuration() {
             format!("huge.pb: invalid configuration: {what}")
         );
     }
+    // A huge stem no longer decides α: it is a wrong shape.
+    let stem = graph_with_shape("MobilenetV1/Conv2d_0/weights", &[3, 3, 3, huge]);
+    let e = import_graphdef_bytes(&stem, path).unwrap_err().to_string();
+    assert!(
+        e.starts_with("huge.pb: parameter `stem.weight` has shape [3, 3, 3, 1099511627776]"),
+        "{e}"
+    );
     let mut graph = synthetic_graph(&MobileNetConfig::v1(0.25, 128, 11));
     if let Some(Value::Shape(s)) = &mut graph.node[0].attr.get_mut("shape").unwrap().value {
         s.dim[1].size = 1 << 40;
