@@ -137,7 +137,7 @@ impl Seeds {
 
 /// `model.json` and `model.safetensors` as `native::save` writes them.
 fn native_files(ckpt: &Checkpoint) -> R<(Vec<u8>, Vec<u8>)> {
-    let dir = scratch()?;
+    let dir = harness::scratch_dir("seeds");
     let path = dir.join("model.json");
     native::save(ckpt, &path, Some("fuzz seed"))?;
     let files = (
@@ -146,12 +146,6 @@ fn native_files(ckpt: &Checkpoint) -> R<(Vec<u8>, Vec<u8>)> {
     );
     std::fs::remove_dir_all(&dir)?;
     Ok(files)
-}
-
-fn scratch() -> R<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("mobilenet-fuzz-seeds-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
 }
 
 /// A frozen TF-Slim graph of `ckpt`'s tensors: an `input` placeholder and one `Const` per
@@ -203,7 +197,7 @@ fn graphdef(ckpt: &Checkpoint) -> Vec<u8> {
 
 /// The checkpoint of a two-step training run of the tiny CIFAR network on four images.
 fn training_checkpoint() -> R<Vec<u8>> {
-    let dir = scratch()?;
+    let dir = harness::scratch_dir("seeds");
     let mut config = MobileNetConfig::cifar();
     config.width = 0.0625;
     config.classes = 2;

@@ -20,7 +20,7 @@ use mobilenet::io::names::TorchFamily;
 use mobilenet::io::onnx::{export_onnx_bytes, OnnxOptions};
 use mobilenet::io::{hdf5, keras, native, npy, onnx, tf_graphdef, tflite, torch};
 use mobilenet::train::{TrainNet, Trainer};
-use mobilenet::{Checkpoint, MobileNet, Normalization, Summary, Tensor};
+use mobilenet::{Checkpoint, MobileNet, Normalization, Result, Summary, Tensor};
 
 /// What a target does with one input.
 pub type Target = fn(&[u8]);
@@ -46,33 +46,25 @@ pub const TARGETS: &[(&str, Target)] = &[
 const MAX_FORWARD_MACS: u64 = 20_000_000;
 
 pub fn tflite(data: &[u8]) {
-    let path = Path::new("fuzz.tflite");
-    if let Ok(ckpt) = tflite::import_tflite_bytes(data, path) {
-        use_model(&ckpt, path);
-    }
+    import_and_use(data, "fuzz.tflite", tflite::import_tflite_bytes);
 }
 
 pub fn onnx(data: &[u8]) {
     // External data would be looked up beside the model: there is no such folder.
-    let path = Path::new("/nonexistent-fuzz-dir/fuzz.onnx");
-    if let Ok(ckpt) = onnx::import_onnx_bytes(data, path) {
-        use_model(&ckpt, path);
-    }
+    import_and_use(
+        data,
+        "/nonexistent-fuzz-dir/fuzz.onnx",
+        onnx::import_onnx_bytes,
+    );
 }
 
 pub fn graphdef(data: &[u8]) {
-    let path = Path::new("fuzz.pb");
-    if let Ok(ckpt) = tf_graphdef::import_graphdef_bytes(data, path) {
-        use_model(&ckpt, path);
-    }
+    import_and_use(data, "fuzz.pb", tf_graphdef::import_graphdef_bytes);
 }
 
 /// A `torch.save` ZIP or a safetensors file with PyTorch's names, as `io::load` tells them.
 pub fn torch(data: &[u8]) {
-    let path = Path::new("fuzz.pt");
-    if let Ok(ckpt) = torch::import_torch_bytes(data, path) {
-        use_model(&ckpt, path);
-    }
+    import_and_use(data, "fuzz.pt", torch::import_torch_bytes);
 }
 
 /// The unpickler alone (inside a ZIP most mutations would only break the container).
@@ -81,10 +73,7 @@ pub fn pickle(data: &[u8]) {
 }
 
 pub fn keras(data: &[u8]) {
-    let path = Path::new("fuzz.h5");
-    if let Ok(ckpt) = keras::import_keras_bytes(data, path) {
-        use_model(&ckpt, path);
-    }
+    import_and_use(data, "fuzz.h5", keras::import_keras_bytes);
 }
 
 /// The HDF5 reader alone: every dataset it finds.
@@ -165,6 +154,14 @@ pub fn npy(data: &[u8]) {
     let _ = npy::parse_f32(data, Path::new("fuzz.npy"));
 }
 
+/// Imports `data` as the file `path` with `import`; uses the model if it imports.
+fn import_and_use(data: &[u8], path: &str, import: fn(&[u8], &Path) -> Result<Checkpoint>) {
+    let path = Path::new(path);
+    if let Ok(ckpt) = import(data, path) {
+        use_model(&ckpt, path);
+    }
+}
+
 /// What the tool does with an imported model.
 fn use_model(ckpt: &Checkpoint, path: &Path) {
     let summary = Summary::new(&ckpt.config);
@@ -200,7 +197,7 @@ pub fn join(first: &[u8], second: &[u8]) -> Vec<u8> {
 
 /// A folder of this process's own under the system's temporary directory, for targets whose
 /// parser reads from a folder.
-fn scratch_dir(target: &str) -> PathBuf {
+pub fn scratch_dir(target: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("mobilenet-fuzz-{target}-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
     dir
