@@ -24,7 +24,11 @@ For each uint8-quantized classifier in /work/shared/data/imagenet/
 It also runs the default interpreter (optimized kernels + XNNPACK delegate)
 and stores, per photo, the largest absolute difference between the two uint8
 output vectors (``max_abs_diff_vs_default``), so one can see how much two
-correct TFLite implementations disagree. ``input_sha256`` is the SHA-256 of the
+correct TFLite implementations disagree. ``output_hex`` is the whole uint8
+output vector of the reference runtime (two hex digits per value), which the
+native int8 path must match within one quantization step. The embedding
+extractor (the α 1.0/224 body) has no classifier: its "top" ranks pooled
+features, not classes. ``input_sha256`` is the SHA-256 of the
 resized R*R*3 uint8 input, so the Rust preprocessing can be checked for
 byte-equality.
 
@@ -38,6 +42,9 @@ How to rerun
     .venv/bin/python tools/tflite_reference.py            # writes the fixture
     .venv/bin/python tools/tflite_reference.py --inspect  # also dumps tensors/ops
     .venv/bin/python tools/tflite_reference.py --inspect --no-write  # dump only
+    .venv/bin/python tools/tflite_reference.py --no-write --dump DIR  # every tensor
+        # of the first photo through each model, as DIR/<model>/<index>.npy (for
+        # finding the first layer where an int8 implementation parts from TFLite)
 
 ``--inspect`` parses each .tflite flatbuffer with the schema bundled in
 ai_edge_litert (schema_py_generated) and prints every tensor (index, name,
@@ -63,6 +70,7 @@ MODELS = [
     ("mobilenet_v1_0.25_128_quant", 128),
     ("mobilenet_v1_0.5_160_quant", 160),
     ("mobilenet_v1_0.75_192_quant", 192),
+    ("mobilenet_v1_1.0_224_quant_embedding_extractor", 224),
 ]
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT_JSON = os.path.join(REPO, "crates", "mobilenet", "tests", "fixtures", "tflite_reference.json")
@@ -88,13 +96,14 @@ def preprocess(path, res):
     return arr
 
 
-def make_interpreter(model_path, resolver):
+def make_interpreter(model_path, resolver, keep_all=False):
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     interp = Interpreter(
         model_path=model_path,
         num_threads=1,
         experimental_op_resolver_type=getattr(OpResolverType, resolver),
+        experimental_preserve_all_tensors=keep_all,
     )
     interp.allocate_tensors()
     return interp
@@ -116,7 +125,7 @@ def topk(q, scale, zp, labels, k=TOPK):
     return [
         {
             "index": int(i),
-            "label": labels[i],
+            "label": labels[i] if len(q) == len(labels) else f"feature {i}",
             "score": int(q[i]),
             "prob": round(scale * (int(q[i]) - zp), 8),
         }
@@ -216,6 +225,7 @@ def main():
     ap.add_argument("--inspect", action="store_true", help="dump tensors and ops of each model")
     ap.add_argument("--no-write", action="store_true", help="do not write the JSON fixture")
     ap.add_argument("--out", default=OUT_JSON, help="fixture path (default: %(default)s)")
+    ap.add_argument("--dump", metavar="DIR", help="save every tensor of the first photo per model")
     args = ap.parse_args()
 
     if args.inspect:
@@ -252,6 +262,16 @@ def main():
                        "scale": float(out["quantization"][0]), "zero_point": int(out["quantization"][1])},
             "photos": {},
         }
+        if args.dump:
+            keep = make_interpreter(path, "BUILTIN_REF", keep_all=True)
+            run(keep, preprocess(os.path.join(PHOTOS, photos[0]), res))
+            folder = os.path.join(args.dump, name)
+            os.makedirs(folder, exist_ok=True)
+            for t in keep.get_tensor_details():
+                try:
+                    np.save(os.path.join(folder, f"{t['index']}.npy"), keep.get_tensor(t["index"]))
+                except ValueError:
+                    pass
         for photo in photos:
             arr = preprocess(os.path.join(PHOTOS, photo), res)
             q, scale, zp = run(ref, arr)
@@ -260,6 +280,7 @@ def main():
             entry["photos"][photo] = {
                 "top": top,
                 "input_sha256": hashlib.sha256(arr.tobytes()).hexdigest(),
+                "output_hex": q.astype(np.uint8).tobytes().hex(),
                 "max_abs_diff_vs_default": int(np.max(np.abs(q.astype(np.int32) - q2.astype(np.int32)))),
                 "top1_default": int(np.argsort(-q2.astype(np.int32), kind="stable")[0]),
             }

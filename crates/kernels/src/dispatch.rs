@@ -14,6 +14,8 @@ use std::sync::OnceLock;
 use crate::gemm::MatMut;
 use crate::geometry::{Clamp, ConvArgs, DwArgs};
 use crate::packed::PackedWeights;
+use crate::qpacked::QPointwise;
+use crate::quant::Epilogue;
 use crate::reference;
 use crate::reference::batch_norm::{BnBackward, BnStats};
 
@@ -215,11 +217,45 @@ pub type BnActBackwardSumsFn = fn(
 pub type BnActBackwardApplyFn =
     fn(d: &mut [f32], a: &[f32], z: &[f32], stats: BnStats<'_>, coef: BnBackward<'_>, clamp: Clamp);
 
+/// Quantized pointwise / fully connected: x: (M, K) u8, y: (M, N) u8; writes the columns of
+/// weight panels `panels` only.
+pub type Q8PointwiseFn = fn(x: &[u8], p: &QPointwise, panels: Range<usize>, y: &mut [u8]);
+
+/// `y = x − zp` as f32 (exact): a uint8 tensor entering the float-carried 3×3 kernels.
+pub type Q8DequantizeFn = fn(x: &[u8], zp: i32, y: &mut [f32]);
+
+/// Exact integer accumulators (M, C) in f32 + bias → requantized uint8 (M, C).
+pub type Q8RequantizeFn = fn(acc: &[f32], e: &Epilogue, y: &mut [u8]);
+
+/// The uint8-activation / int8-weight datatype's entries (XNNPACK's per-datatype config).
+#[derive(Clone, Copy)]
+pub struct Q8Kernels {
+    /// The instruction set of the GEMM, e.g. `avx512-vnni` (VNNI is a level of its own here:
+    /// an AVX-512 CPU without it keeps the reference GEMM).
+    pub name: &'static str,
+    pub pointwise: Q8PointwiseFn,
+    pub dequantize: Q8DequantizeFn,
+    pub requantize: Q8RequantizeFn,
+}
+
+impl Q8Kernels {
+    pub fn reference() -> Q8Kernels {
+        Q8Kernels {
+            name: "reference",
+            pointwise: reference::q8::pointwise,
+            dequantize: reference::q8::dequantize,
+            requantize: reference::q8::requantize,
+        }
+    }
+}
+
 /// The kernel table. Every entry is a safe function: ISA-specific entries are installed only
-/// after their CPU features were detected.
+/// after their CPU features were detected. The flat entries are the f32 datatype's; `q8`
+/// holds the quantized one.
 #[derive(Clone, Copy)]
 pub struct Kernels {
     pub isa: Isa,
+    pub q8: Q8Kernels,
     pub dwconv3x3: DwConv3x3Fn,
     pub conv3x3: Conv3x3Fn,
     pub bias_clamp: BiasClampFn,
@@ -246,6 +282,7 @@ impl Kernels {
     pub fn reference() -> Kernels {
         Kernels {
             isa: Isa::Reference,
+            q8: Q8Kernels::reference(),
             dwconv3x3: reference::dwconv3x3::forward,
             conv3x3: reference::conv3x3::forward,
             bias_clamp: reference::elementwise::bias_clamp,

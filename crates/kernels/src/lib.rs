@@ -12,6 +12,9 @@
 //! - [`gemm`]: the one wrapper around the GEMM crate (pointwise convolutions, fully connected).
 //! - [`packed`]: pointwise weights packed once into column panels for our own GEMM
 //!   microkernels (`Kernels::pointwise_packed`).
+//! - [`quant`], [`qpacked`]: the quantized datatype (uint8 activations, int8 weights):
+//!   TFLite's requantization arithmetic and the VNNI weight packing; its kernels are the
+//!   table's `q8` entries (`reference/q8.rs`, `x86_64/q8_avx512.rs`).
 //! - [`parallel`]: splits whole-layer work over the current rayon pool and calls the table.
 
 pub mod dispatch;
@@ -19,12 +22,14 @@ pub mod gemm;
 pub mod geometry;
 pub mod packed;
 pub mod parallel;
+pub mod qpacked;
+pub mod quant;
 pub mod reference;
 #[cfg(feature = "testing")]
 pub mod testing;
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
 
-pub use dispatch::{kernels, Isa, Kernels};
+pub use dispatch::{kernels, Isa, Kernels, Q8Kernels};
 pub use geometry::{Clamp, Conv2dGeometry, ConvArgs, DwArgs, Padding4};
 pub use packed::{pack_weights, PackedWeights};

@@ -12,3 +12,4 @@ pub mod elementwise;
 pub mod matmul;
 pub mod pointwise;
 pub mod pool;
+pub mod q8;

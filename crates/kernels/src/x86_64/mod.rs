@@ -13,6 +13,7 @@ mod conv3x3;
 mod dwconv3x3;
 mod dwconv3x3_backward;
 mod elementwise;
+mod q8_avx512;
 mod sgemm_packed;
 mod simd;
 
@@ -24,6 +25,12 @@ pub(crate) fn has_avx2_fma() -> bool {
 
 pub(crate) fn has_avx512() -> bool {
     has_avx2_fma() && is_x86_feature_detected!("avx512f")
+}
+
+/// What the quantized AVX-512 kernels need beyond [`has_avx512`]: byte/word ops, and VNNI
+/// for the GEMM.
+fn q8_avx512_level() -> Option<bool> {
+    is_x86_feature_detected!("avx512bw").then(|| is_x86_feature_detected!("avx512vnni"))
 }
 
 /// Overwrites the entries of `k` that `isa` has optimized versions of. AVX-512 installs the
@@ -42,6 +49,9 @@ pub(crate) fn register(k: &mut Kernels, isa: Isa) {
             if has_avx512() {
                 avx2::install(k);
                 avx512::install(k);
+                if let Some(vnni) = q8_avx512_level() {
+                    q8_avx512::install(&mut k.q8, vnni);
+                }
             }
         }
     }

@@ -1,0 +1,172 @@
+//! A quantized pointwise convolution / fully connected layer, prepared once at model load for
+//! the uint8 GEMM kernels (`Q8Kernels::pointwise`): int8 weights packed for VNNI, and the
+//! zero-point algebra folded into per-column constants.
+//!
+//! Legend: M = rows (pixels), K = input channels, N = output channels, KG = ⌈K / 4⌉ groups of
+//! four reduction steps, NR = [`QNR`] columns per panel, P = ⌈N / NR⌉ panels.
+//!
+//! Packed layout: panel `p` holds columns `p·NR .. p·NR + NR` as KG blocks of NR × 4 bytes,
+//! `data[((p·KG + g)·NR + j)·4 + t] = w[4g + t][p·NR + j]` (zero past K and past N): one
+//! 64-byte vector per group, exactly what `vpdpbusd` multiplies with four broadcast input
+//! bytes (oneDNN/XNNPACK's "4x16c4" packing).
+//!
+//! The algebra: with `x` u8, `w` i8, zero points `xz` (one) and `wz[n]`,
+//! `Σ_k (x−xz)(w−wz) + bias = Σ_k x·w − wz[n]·Σ_k x + (bias[n] − xz·Σ_k w + K·xz·wz[n])`.
+//! The last term is [`QPointwise::col_const`]; the middle one needs each row's input sum, and
+//! vanishes for symmetric weights. All of it is wrapping i32 arithmetic, so it agrees with the
+//! direct sum bit for bit even where an accumulator would overflow.
+
+use crate::quant::OutputQuant;
+
+/// Columns per panel: one AVX-512 vector of i32 accumulators.
+pub const QNR: usize = 16;
+
+/// A prepared quantized 1×1 layer: `y = requant(Σ (x−xz)(w−wz) + bias)`.
+#[derive(Clone, PartialEq)]
+pub struct QPointwise {
+    pub k: usize,
+    pub n: usize,
+    /// `w: (K, N)` row-major, as given (what the reference kernel reads).
+    pub w: Vec<i8>,
+    /// Per output column, expanded from one or N given.
+    pub w_zero_point: Vec<i32>,
+    pub bias: Vec<i32>,
+    pub x_zero_point: i32,
+    pub out: OutputQuant,
+    /// Whether any weight zero point is non-zero (then kernels need row sums).
+    pub asymmetric: bool,
+    /// Packed weights, `(P, KG, NR, 4)`.
+    pub data: Vec<i8>,
+    /// `bias[n] − xz·Σ_k w[k][n] + K·xz·wz[n]`, padded to P·NR.
+    pub col_const: Vec<i32>,
+    /// `wz`, multipliers and shifts, padded to P·NR (vector loads never run past the end).
+    pub wz_padded: Vec<i32>,
+    pub multiplier: Vec<i32>,
+    pub shift: Vec<i32>,
+}
+
+impl std::fmt::Debug for QPointwise {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QPointwise")
+            .field("k", &self.k)
+            .field("n", &self.n)
+            .field("asymmetric", &self.asymmetric)
+            .finish_non_exhaustive()
+    }
+}
+
+impl QPointwise {
+    /// Prepares `w: (K, N)`; `w_zero_point` and `out.requant` hold one entry or N.
+    pub fn new(
+        k: usize,
+        n: usize,
+        w: Vec<i8>,
+        w_zero_point: &[i32],
+        bias: Vec<i32>,
+        x_zero_point: i32,
+        out: OutputQuant,
+    ) -> QPointwise {
+        assert_eq!(w.len(), k * n, "QPointwise: w is not (K, N)");
+        assert_eq!(bias.len(), n, "QPointwise: bias length");
+        assert!(
+            w_zero_point.len() == 1 || w_zero_point.len() == n,
+            "QPointwise: weight zero points"
+        );
+        assert!(out.fits(n), "QPointwise: output quantization");
+        let wz: Vec<i32> = (0..n)
+            .map(|j| w_zero_point[if w_zero_point.len() == 1 { 0 } else { j }])
+            .collect();
+        let panels = n.div_ceil(QNR);
+        let kg = k.div_ceil(4);
+        let mut data = vec![0i8; panels * kg * QNR * 4];
+        for kk in 0..k {
+            for j in 0..n {
+                let (p, jj) = (j / QNR, j % QNR);
+                let (g, t) = (kk / 4, kk % 4);
+                data[((p * kg + g) * QNR + jj) * 4 + t] = w[kk * n + j];
+            }
+        }
+        let padded = panels * QNR;
+        let mut col_const = vec![0i32; padded];
+        for j in 0..n {
+            let col_sum = (0..k).fold(0i32, |s, kk| s.wrapping_add(w[kk * n + j] as i32));
+            col_const[j] = bias[j]
+                .wrapping_sub(x_zero_point.wrapping_mul(col_sum))
+                .wrapping_add((k as i32).wrapping_mul(x_zero_point).wrapping_mul(wz[j]));
+        }
+        let (mut multiplier, mut shift) = out.expanded(n);
+        multiplier.resize(padded, 0);
+        shift.resize(padded, 0);
+        let mut wz_padded = wz.clone();
+        wz_padded.resize(padded, 0);
+        QPointwise {
+            k,
+            n,
+            w,
+            asymmetric: wz.iter().any(|&z| z != 0),
+            w_zero_point: wz,
+            bias,
+            x_zero_point,
+            out,
+            data,
+            col_const,
+            wz_padded,
+            multiplier,
+            shift,
+        }
+    }
+
+    /// Number of column panels, ⌈N / NR⌉.
+    pub fn panels(&self) -> usize {
+        self.n.div_ceil(QNR)
+    }
+
+    /// Reduction groups of four, ⌈K / 4⌉.
+    pub fn groups(&self) -> usize {
+        self.k.div_ceil(4)
+    }
+
+    /// Panel `p`: (KG, NR, 4).
+    pub fn panel(&self, p: usize) -> &[i8] {
+        let len = self.groups() * QNR * 4;
+        &self.data[p * len..(p + 1) * len]
+    }
+
+    /// Columns `panels.start·NR .. min(panels.end·NR, N)`.
+    pub fn cols(&self, panels: std::ops::Range<usize>) -> std::ops::Range<usize> {
+        (panels.start * QNR).min(self.n)..(panels.end * QNR).min(self.n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::Requant;
+
+    #[test]
+    fn packing_places_each_weight_once() {
+        let (k, n) = (6, 19);
+        let w: Vec<i8> = (0..k * n).map(|i| (i as i32 % 251 - 125) as i8).collect();
+        let out = OutputQuant {
+            requant: vec![Requant::from_real(0.01)],
+            zero_point: 3,
+            min: 0,
+            max: 255,
+        };
+        let p = QPointwise::new(k, n, w.clone(), &[2], vec![0; n], 5, out);
+        assert_eq!((p.panels(), p.groups()), (2, 2));
+        for kk in 0..k {
+            for j in 0..n {
+                let panel = p.panel(j / QNR);
+                let at = ((kk / 4) * QNR + j % QNR) * 4 + kk % 4;
+                assert_eq!(panel[at], w[kk * n + j]);
+            }
+        }
+        let nonzero = p.data.iter().filter(|&&v| v != 0).count();
+        assert_eq!(nonzero, w.iter().filter(|&&v| v != 0).count());
+        // col_const = −xz·Σw + K·xz·wz for a zero bias.
+        let sum0: i32 = (0..k).map(|kk| w[kk * n] as i32).sum();
+        assert_eq!(p.col_const[0], -5 * sum0 + 6 * 5 * 2);
+        assert!(p.asymmetric);
+    }
+}
