@@ -75,6 +75,11 @@ MODELS = [
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT_JSON = os.path.join(REPO, "crates", "mobilenet", "tests", "fixtures", "tflite_reference.json")
 TOPK = 5
+# The resized inputs are written as lossless PNGs beside the fixtures for these resolutions
+# (photos_224/ comes from tools/embed_reference.py and holds the same pixels), so that the
+# int8 test feeds TFLite's exact input bytes.
+SHIPPED_INPUTS = (128,)
+FIXTURES = os.path.join(REPO, "crates", "mobilenet", "tests", "fixtures")
 PREPROCESS = (
     "PIL Image.open(path).convert('RGB').resize((R, R), Image.BILINEAR): whole image, "
     "no crop, aspect ratio not preserved, bilinear/triangle filter (antialiased on "
@@ -274,6 +279,11 @@ def main():
                     pass
         for photo in photos:
             arr = preprocess(os.path.join(PHOTOS, photo), res)
+            if res in SHIPPED_INPUTS and not args.no_write:
+                folder = os.path.join(FIXTURES, f"photos_{res}")
+                os.makedirs(folder, exist_ok=True)
+                png = os.path.join(folder, os.path.splitext(photo)[0] + ".png")
+                Image.fromarray(arr).save(png, optimize=True)
             q, scale, zp = run(ref, arr)
             q2, _, _ = run(dflt, arr)
             top = topk(q, scale, zp, labels)

@@ -23,6 +23,7 @@ pub mod model;
 pub mod params;
 pub mod predict;
 pub mod pretrained;
+pub mod quant;
 pub mod rng;
 pub mod summary;
 pub mod tensor;

@@ -254,4 +254,5 @@ pub fn global_avg_pool(k: &Kernels, n: usize, c: usize, x: &[f32], y: &mut [f32]
         .for_each(|(yi, xi)| (k.global_avg_pool)(xi, c, yi));
 }
 
+pub mod q8;
 pub mod train;

@@ -43,10 +43,12 @@ use mobilenet_kernels::Padding4;
 use flatbuffer::{Buf, Table};
 
 pub mod flatbuffer;
+mod quantized;
 
 pub mod schema;
 pub mod write;
 
+pub use quantized::import_tflite_quantized;
 pub use write::{export_tflite, export_tflite_bytes};
 
 /// Reads a TFLite MobileNet v1 model. Labels are left empty.
@@ -57,20 +59,7 @@ pub fn import_tflite(path: &Path) -> Result<Checkpoint> {
 
 /// [`import_tflite`] on bytes already in memory; `path` names them in errors.
 pub fn import_tflite_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
-    if bytes.is_empty() {
-        return Err(Error::corrupt(path, "empty file, not a TFLite model"));
-    }
-    match bytes.get(4..8) {
-        Some(b"TFL3") => {}
-        id => {
-            let id = id.map_or("<none>".into(), |id| id.escape_ascii().to_string());
-            return Err(Error::corrupt(
-                path,
-                format!("not a TFLite model: file identifier \"{id}\" is not \"TFL3\""),
-            ));
-        }
-    }
-    let model = Model::read(Buf { bytes, path })?;
+    let model = Model::read(check_identifier(bytes, path)?)?;
     let layers = model.layers()?;
     let config = model.config(&layers)?;
     let mut weights = Weights::new();
@@ -118,6 +107,23 @@ pub fn import_tflite_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     Ok(checkpoint)
 }
 
+/// The flatbuffer of a TFLite file, after checking its identifier.
+fn check_identifier<'a>(bytes: &'a [u8], path: &'a Path) -> Result<Buf<'a>> {
+    if bytes.is_empty() {
+        return Err(Error::corrupt(path, "empty file, not a TFLite model"));
+    }
+    match bytes.get(4..8) {
+        Some(b"TFL3") => Ok(Buf { bytes, path }),
+        id => {
+            let id = id.map_or("<none>".into(), |id| id.escape_ascii().to_string());
+            Err(Error::corrupt(
+                path,
+                format!("not a TFLite model: file identifier \"{id}\" is not \"TFL3\""),
+            ))
+        }
+    }
+}
+
 /// A fused activation as TFLite names it.
 fn activation_name(act: Option<Activation>) -> &'static str {
     match act {
@@ -154,6 +160,7 @@ struct Layer<'a> {
     options: Option<Table<'a>>,
     /// The explicit PAD operator right before this one, if any: its padding and input tensor.
     pad: Option<(Padding4, i32)>,
+    outputs: Vec<i32>,
 }
 
 /// The parts of the model we read.
@@ -163,6 +170,8 @@ struct Model<'a> {
     buffers: Vec<Table<'a>>,
     /// (builtin code, inputs, options) per operator, in execution order.
     ops: Vec<(i32, Vec<i32>, Option<Table<'a>>)>,
+    /// Each operator's output tensors, in the same order.
+    op_outputs: Vec<Vec<i32>>,
 }
 
 impl<'a> Model<'a> {
@@ -220,19 +229,23 @@ impl<'a> Model<'a> {
                         codes.len()
                     ))
                 })?;
-                let _ = op.i32s(operator::OUTPUTS)?;
                 Ok((
-                    code,
-                    op.i32s(operator::INPUTS)?,
-                    op.table(operator::BUILTIN_OPTIONS)?,
+                    (
+                        code,
+                        op.i32s(operator::INPUTS)?,
+                        op.table(operator::BUILTIN_OPTIONS)?,
+                    ),
+                    op.i32s(operator::OUTPUTS)?,
                 ))
             })
             .collect::<Result<Vec<_>>>()?;
+        let (ops, op_outputs) = ops.into_iter().unzip();
         Ok(Model {
             buf,
             tensors,
             buffers: root.tables(model::BUFFERS)?,
             ops,
+            op_outputs,
         })
     }
 
@@ -285,6 +298,7 @@ impl<'a> Model<'a> {
                 inputs: inputs.clone(),
                 options: *options,
                 pad,
+                outputs: self.op_outputs[index].clone(),
             });
         }
         Ok(out)

@@ -1,0 +1,78 @@
+//! The native int8 path: a quantized model as a file holds it ([`QuantCheckpoint`]: int8
+//! weights, int32 biases, every tensor's scale and zero point) and its inference plan
+//! ([`QuantModel`], in `plan.rs`), which runs TFLite's integer arithmetic on the kernel
+//! table's `q8` entries.
+//!
+//! Conventions are the kernels' (`mobilenet_kernels::quant`): activations are uint8 with a
+//! zero point (int8 tensors are stored shifted by +128), weights int8 with a zero point per
+//! channel (uint8 weights shifted by −128). Nothing is dequantized: a layer's uint8 output is
+//! exactly what TFLite's reference kernels write.
+
+mod plan;
+
+pub use plan::QuantModel;
+
+use crate::config::{Activation, LayerKind, MobileNetConfig};
+
+/// An activation tensor's quantization: `real = scale·(q − zero_point)`, `q` in `0..=255`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QParams {
+    pub scale: f32,
+    pub zero_point: i32,
+}
+
+impl QParams {
+    /// TFLite's `CalculateActivationRangeQuantized`: the clamp a fused activation implies,
+    /// `zp + round(f / scale)` in f32, within `0..=255`.
+    pub fn activation_range(self, act: Option<Activation>) -> (i32, i32) {
+        let q = |f: f32| self.zero_point + (f / self.scale).round() as i32;
+        match act {
+            None => (0, 255),
+            Some(Activation::Relu) => (q(0.0).max(0), 255),
+            Some(Activation::Relu6) => (q(0.0).max(0), q(6.0).min(255)),
+        }
+    }
+
+    /// A real value to its quantized byte, rounded and clamped.
+    pub fn quantize(self, v: f32) -> u8 {
+        ((v / self.scale).round() as i32 + self.zero_point).clamp(0, 255) as u8
+    }
+
+    pub fn dequantize(self, q: u8) -> f32 {
+        self.scale * (q as i32 - self.zero_point) as f32
+    }
+}
+
+/// One quantized layer as the file holds it, weights in our layouts (stem HWIO, depthwise
+/// (3, 3, C), pointwise and fc (Cin, Cout)); empty weights for the pool.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuantLayer {
+    pub name: String,
+    pub kind: LayerKind,
+    pub weight: Vec<i8>,
+    /// One, or one per output channel.
+    pub weight_zero_point: Vec<i32>,
+    /// One, or one per output channel.
+    pub weight_scale: Vec<f32>,
+    pub bias: Vec<i32>,
+    pub input: QParams,
+    pub output: QParams,
+    pub activation: Option<Activation>,
+    /// The layer's input was a uint8 tensor in the file: TFLite's legacy uint8 kernels form the
+    /// requantization factor from the f32 product `s_x · s_w` (then f64), its int8 kernels from
+    /// the f64 product. The two factors can differ in their last bits, and so can outputs.
+    pub uint8_input: bool,
+}
+
+/// A quantized MobileNet v1: the float configuration (shapes, normalization, labels) plus the
+/// layers in execution order (stem, 13 × (depthwise, pointwise), pool, fc).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuantCheckpoint {
+    pub config: MobileNetConfig,
+    pub labels: Vec<String>,
+    /// The network input's quantization.
+    pub input: QParams,
+    pub layers: Vec<QuantLayer>,
+    /// The softmax's output quantization, when the file ends in one (Google's: 1/256, 0).
+    pub softmax: Option<QParams>,
+}

@@ -1,0 +1,369 @@
+//! The quantized inference plan: a [`QuantCheckpoint`] prepared once (requantization factors
+//! as TFLite computes them, pointwise weights packed for VNNI, 3×3 weights as exact
+//! `w − wz` floats) and run on the kernel table's `q8` entries.
+//!
+//! Per layer, TFLite's arithmetic: `acc = Σ (x − xz)(w − wz) + bias`, requantized with
+//! `QuantizeMultiplier(in_scale · w_scale / out_scale)` (in f64, as TFLite), plus the output
+//! zero point, clamped to the fused activation's range. The pool is TFLite's uint8 average
+//! (`(Σ + n/2) / n`). The softmax is computed in f32 on the dequantized logits and quantized
+//! to the file's softmax output (TFLite's uint8 softmax is a fixed-point approximation of the
+//! same function; the two differ by at most one step, see `tests/int8.rs`).
+
+use std::path::{Path, PathBuf};
+
+use mobilenet_kernels::parallel::{self, q8 as pq};
+use mobilenet_kernels::qpacked::QPointwise;
+use mobilenet_kernels::quant::{Epilogue, OutputQuant, Requant};
+use mobilenet_kernels::reference::q8::global_avg_pool;
+use mobilenet_kernels::{Clamp, ConvArgs, DwArgs, Kernels};
+
+use super::{QParams, QuantCheckpoint, QuantLayer};
+use crate::config::{LayerKind, MobileNetConfig};
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+
+/// A 3×3 layer run as exact integer arithmetic in f32 lanes.
+#[derive(Debug)]
+struct Float3x3 {
+    kind: LayerKind,
+    geom: mobilenet_kernels::Conv2dGeometry,
+    cin: usize,
+    cout: usize,
+    x_zero_point: i32,
+    /// `w − wz` in the float kernels' layout.
+    weight: Vec<f32>,
+    zeros: Vec<f32>,
+    epilogue: Epilogue,
+}
+
+#[derive(Debug)]
+enum Step {
+    Conv(Float3x3),
+    Pointwise(QPointwise),
+}
+
+/// A quantized MobileNet v1 ready to run.
+#[derive(Debug)]
+pub struct QuantModel {
+    config: MobileNetConfig,
+    labels: Vec<String>,
+    source: PathBuf,
+    input_hwc: [usize; 3],
+    input: QParams,
+    body: Vec<Step>,
+    /// Pool output quantization (= its input's) and clamp.
+    pooled: QParams,
+    pool_clamp: (u8, u8),
+    fc: Option<(QPointwise, QParams)>,
+    softmax: Option<QParams>,
+}
+
+impl QuantModel {
+    /// Prepares `q`; `source` names the file in errors.
+    pub fn new(q: &QuantCheckpoint, source: &Path) -> Result<QuantModel> {
+        let bad = |what: String| Error::InvalidConfig {
+            path: source.into(),
+            what,
+        };
+        let specs: Vec<_> = q
+            .config
+            .layers()
+            .into_iter()
+            .filter(|l| l.kind != LayerKind::Softmax)
+            .collect();
+        if specs.len() != q.layers.len() {
+            return Err(bad(format!(
+                "{} quantized layers for a network of {}",
+                q.layers.len(),
+                specs.len()
+            )));
+        }
+        let mut body = Vec::new();
+        let mut fc = None;
+        let mut pooled = None;
+        for (spec, l) in specs.iter().zip(&q.layers) {
+            if spec.kind != l.kind {
+                return Err(bad(format!("layer {} is a {:?}", spec.name, l.kind)));
+            }
+            let cin = spec.input[2];
+            let cout = spec.output[2];
+            match l.kind {
+                LayerKind::AvgPool => {
+                    pooled = Some(l.output);
+                    continue;
+                }
+                LayerKind::Stem | LayerKind::Conv | LayerKind::Depthwise => {
+                    let out = output_quant(l, cout).map_err(bad)?;
+                    let per = |i: usize| i % cout;
+                    let weight = l
+                        .weight
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &w)| (w as i32 - zp(&l.weight_zero_point, per(i))) as f32)
+                        .collect();
+                    body.push(Step::Conv(Float3x3 {
+                        kind: l.kind,
+                        geom: spec.geometry(),
+                        cin,
+                        cout,
+                        x_zero_point: l.input.zero_point,
+                        weight,
+                        zeros: vec![0.0; cout],
+                        epilogue: Epilogue::new(l.bias.clone(), out),
+                    }));
+                }
+                LayerKind::Pointwise | LayerKind::Fc => {
+                    let out = output_quant(l, cout).map_err(bad)?;
+                    let p = QPointwise::new(
+                        cin,
+                        cout,
+                        l.weight.clone(),
+                        &l.weight_zero_point,
+                        l.bias.clone(),
+                        l.input.zero_point,
+                        out,
+                    );
+                    if l.kind == LayerKind::Fc {
+                        fc = Some((p, l.output));
+                    } else {
+                        body.push(Step::Pointwise(p));
+                    }
+                }
+                LayerKind::Softmax => {}
+            }
+        }
+        let pooled = pooled.ok_or_else(|| bad("no average pool".into()))?;
+        Ok(QuantModel {
+            config: q.config.clone(),
+            labels: q.labels.clone(),
+            source: source.into(),
+            input_hwc: specs[0].input,
+            input: q.input,
+            body,
+            pooled,
+            pool_clamp: (0, 255),
+            fc,
+            softmax: q.softmax,
+        })
+    }
+
+    pub fn config(&self) -> &MobileNetConfig {
+        &self.config
+    }
+
+    /// The file it came from.
+    pub fn source(&self) -> &Path {
+        &self.source
+    }
+
+    /// The input shape one image must have: (H, W, 3).
+    pub fn input_hwc(&self) -> [usize; 3] {
+        self.input_hwc
+    }
+
+    pub fn labels(&self) -> &[String] {
+        &self.labels
+    }
+
+    pub fn set_labels(&mut self, labels: Vec<String>) {
+        self.labels = labels;
+    }
+
+    pub fn has_classifier(&self) -> bool {
+        self.fc.is_some()
+    }
+
+    /// Values per image of [`Self::forward_u8`].
+    pub fn output_dim(&self) -> usize {
+        match &self.fc {
+            Some((p, _)) => p.n,
+            None => self.config.feature_dim(),
+        }
+    }
+
+    /// The quantization of [`Self::forward_u8`]'s values: the softmax's when the file has one,
+    /// else the logits' (or a body-only model's pooled features').
+    pub fn output_quant(&self) -> QParams {
+        match (&self.softmax, &self.fc) {
+            (Some(s), Some(_)) => *s,
+            (_, Some((_, logits))) => *logits,
+            _ => self.pooled,
+        }
+    }
+
+    /// The network's uint8 outputs (N, [`Self::output_dim`]) for a normalized NHWC batch:
+    /// with a classifier, the softmax's bytes (or the logits' when the file has no softmax);
+    /// without, the pooled features.
+    pub fn forward_u8(&self, k: &Kernels, x: &Tensor) -> Result<Vec<u8>> {
+        self.forward_traced(k, x, None)
+    }
+
+    /// [`Self::forward_u8`], also appending every layer's uint8 output (stem, each depthwise
+    /// and pointwise layer, pool, fc, softmax) to `trace`: for finding the first layer where
+    /// two runtimes part.
+    pub fn forward_traced(
+        &self,
+        k: &Kernels,
+        x: &Tensor,
+        mut trace: Option<&mut Vec<Vec<u8>>>,
+    ) -> Result<Vec<u8>> {
+        let mut keep = |v: &[u8]| {
+            if let Some(t) = trace.as_deref_mut() {
+                t.push(v.to_vec());
+            }
+        };
+        let [h, w, c] = self.input_hwc;
+        let n = x.batch();
+        if x.shape[1..] != [h, w, c] || n == 0 {
+            return Err(Error::InputShape {
+                expected: format!("[N, {h}, {w}, {c}] with N >= 1"),
+                got: x.shape,
+            });
+        }
+        let mut a: Vec<u8> = x.data.iter().map(|&v| self.input.quantize(v)).collect();
+        let mut b: Vec<u8> = Vec::new();
+        let mut xf: Vec<f32> = Vec::new();
+        let mut acc: Vec<f32> = Vec::new();
+        for step in &self.body {
+            match step {
+                Step::Conv(l) => {
+                    xf.resize(a.len(), 0.0);
+                    pq::dequantize(k, &a, l.x_zero_point, &mut xf);
+                    let len = n * l.geom.out_h() * l.geom.out_w() * l.cout;
+                    acc.resize(len, 0.0);
+                    if l.kind == LayerKind::Depthwise {
+                        let args = DwArgs {
+                            geom: l.geom,
+                            c: l.cin,
+                        };
+                        parallel::dwconv3x3(
+                            k,
+                            &args,
+                            n,
+                            &xf,
+                            &l.weight,
+                            &l.zeros,
+                            Clamp::NONE,
+                            &mut acc,
+                        );
+                    } else {
+                        let args = ConvArgs {
+                            geom: l.geom,
+                            cin: l.cin,
+                            cout: l.cout,
+                        };
+                        parallel::conv3x3(
+                            k,
+                            &args,
+                            n,
+                            &xf,
+                            &l.weight,
+                            &l.zeros,
+                            Clamp::NONE,
+                            &mut acc,
+                        );
+                    }
+                    b.resize(len, 0);
+                    pq::requantize(k, &acc, &l.epilogue, &mut b);
+                }
+                Step::Pointwise(p) => {
+                    b.resize(a.len() / p.k * p.n, 0);
+                    pq::pointwise(k, &a, p, &mut b);
+                }
+            }
+            std::mem::swap(&mut a, &mut b);
+            keep(&a);
+        }
+        let d = self.config.feature_dim();
+        let mut features = vec![0u8; n * d];
+        let per_image = a.len() / n;
+        for (img, f) in a.chunks_exact(per_image).zip(features.chunks_exact_mut(d)) {
+            global_avg_pool(img, d, self.pool_clamp.0, self.pool_clamp.1, f);
+        }
+        keep(&features);
+        let Some((fc, logits_q)) = &self.fc else {
+            return Ok(features);
+        };
+        let mut logits = vec![0u8; n * fc.n];
+        pq::pointwise(k, &features, fc, &mut logits);
+        keep(&logits);
+        let Some(sq) = self.softmax else {
+            return Ok(logits);
+        };
+        let mut out = Vec::with_capacity(logits.len());
+        for row in logits.chunks_exact(fc.n) {
+            let max = *row.iter().max().unwrap_or(&0);
+            let e: Vec<f32> = row
+                .iter()
+                .map(|&q| (logits_q.scale * (q as i32 - max as i32) as f32).exp())
+                .collect();
+            let sum: f32 = e.iter().sum();
+            out.extend(e.iter().map(|&v| sq.quantize(v / sum)));
+        }
+        Ok(out)
+    }
+
+    /// [`Self::forward_u8`] dequantized: probabilities (the softmax's bytes × its scale) for a
+    /// file with a softmax, else logits or features.
+    pub fn forward_with(&self, k: &Kernels, x: &Tensor) -> Result<Vec<f32>> {
+        let q = self.output_quant();
+        Ok(self
+            .forward_u8(k, x)?
+            .into_iter()
+            .map(|v| q.dequantize(v))
+            .collect())
+    }
+}
+
+fn zp(z: &[i32], ch: usize) -> i32 {
+    if z.len() == 1 {
+        z[0]
+    } else {
+        z[ch]
+    }
+}
+
+/// TFLite's requantization of layer `l`: `QuantizeMultiplier(s_x · s_w[c] / s_y)` in f64 (the
+/// product in f32 for a uint8 layer, see [`QuantLayer::uint8_input`]), the output zero point
+/// and the fused activation's clamp.
+fn output_quant(l: &QuantLayer, cout: usize) -> std::result::Result<OutputQuant, String> {
+    if !(l.weight_scale.len() == 1 || l.weight_scale.len() == cout) {
+        return Err(format!(
+            "{} has {} weight scales for {cout} channels",
+            l.name,
+            l.weight_scale.len()
+        ));
+    }
+    if l.bias.len() != cout {
+        return Err(format!(
+            "{} has {} biases for {cout} channels",
+            l.name,
+            l.bias.len()
+        ));
+    }
+    let requant = l
+        .weight_scale
+        .iter()
+        .map(|&sw| {
+            let product = if l.uint8_input {
+                (l.input.scale * sw) as f64
+            } else {
+                l.input.scale as f64 * sw as f64
+            };
+            Requant::from_real(product / l.output.scale as f64)
+        })
+        .collect();
+    let (min, max) = l.output.activation_range(l.activation);
+    if min > max {
+        return Err(format!(
+            "{} has an empty activation range {min}..={max}",
+            l.name
+        ));
+    }
+    Ok(OutputQuant {
+        requant,
+        zero_point: l.output.zero_point,
+        min,
+        max,
+    })
+}
