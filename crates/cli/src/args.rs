@@ -158,6 +158,10 @@ pub struct PredictArgs {
     /// Write the results to this file instead of stdout.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// Run a quantized TFLite model dequantized in float32 instead of on the native int8 path
+    /// (whose scores are the model's own uint8 softmax × its scale).
+    #[arg(long)]
+    pub float: bool,
     #[command(flatten)]
     pub images: ImageArgs,
 }
@@ -193,6 +197,9 @@ pub struct ImportArgs {
 pub struct BenchArgs {
     #[command(flatten)]
     pub run: RunArgs,
+    /// Run a quantized TFLite model dequantized in float32 instead of on the native int8 path.
+    #[arg(long)]
+    pub float: bool,
     /// Benchmark a randomly initialised network of this architecture instead of a model file.
     #[arg(long)]
     pub random: bool,
@@ -389,6 +396,12 @@ pub struct ExportArgs {
     /// Fold BatchNorm into the convolutions instead of writing BatchNormalization nodes.
     #[arg(long)]
     pub fold_batch_norm: bool,
+    /// Export a randomly initialised network of this architecture (the weights
+    /// `bench --random` times) instead of a model file.
+    #[arg(long, conflicts_with = "model")]
+    pub random: bool,
+    #[command(flatten)]
+    pub arch: ArchArgs,
     /// Parameter names of a safetensors export: ours, or a PyTorch code base's state dict
     /// (which its `nn.Module` loads with `load_state_dict(strict=True)`).
     #[arg(long, value_enum, default_value_t = NamesArg::Ours)]

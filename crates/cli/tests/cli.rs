@@ -184,7 +184,59 @@ fn predict_with_a_tflite_model_and_a_native_round_trip() {
         photo.to_str().unwrap(),
     ]);
     let via_native: Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!(direct["top"], via_native["top"]);
+    assert_eq!(direct["top"][0]["label"], via_native["top"][0]["label"]);
+    // The quantized file runs on the int8 path: its scores are the model's own uint8 softmax
+    // × 1/256. `--float` runs it dequantized, which is what the native copy holds.
+    for entry in direct["top"].as_array().unwrap() {
+        let steps = entry["score"].as_f64().unwrap() * 256.0;
+        assert!(
+            (steps - steps.round()).abs() < 1e-4,
+            "{entry}: not a multiple of 1/256"
+        );
+    }
+    let o = mobilenet(&[
+        "predict",
+        "--json",
+        "--float",
+        "--model",
+        tfl.to_str().unwrap(),
+        photo.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let float: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(float["top"], via_native["top"]);
+    assert_ne!(float["top"], direct["top"]);
+}
+
+#[test]
+fn bench_runs_a_quantized_tflite_file_on_the_int8_path() {
+    let tfl = root().join("crates/mobilenet/tests/fixtures/mobilenet_v1_0.25_128_quant.tflite");
+    let tfl = tfl.to_str().unwrap();
+    let bench = |extra: &[&str]| -> Value {
+        let mut args = vec![
+            "bench",
+            "--json",
+            "--iters",
+            "2",
+            "--threads",
+            "1",
+            "--model",
+            tfl,
+        ];
+        args.extend_from_slice(extra);
+        let o = mobilenet(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_str(&stdout(&o)).unwrap()
+    };
+    let v = bench(&[]);
+    assert_eq!(v["datatype"], "int8");
+    assert!(v["median_ms"].as_f64().unwrap() > 0.0);
+    assert!(v["images_per_s"].as_f64().unwrap() > 0.0);
+    // stem + 13 × (depthwise, pointwise) + pool + classifier + softmax, each a row.
+    let layers = v["layers"].as_array().unwrap();
+    assert!(layers.len() >= 27, "{layers:?}");
+    assert!(v["q8_kernels"].is_string());
+    assert_eq!(bench(&["--float"])["datatype"], "float32");
 }
 
 #[test]
@@ -350,7 +402,7 @@ fn hostile_model_files_are_one_line_errors_naming_the_file() {
         (
             "huge_stem.tflite",
             models::tflite_with_shape(&[8, 3, 3, 3], &[m, 3, 3, 3]),
-            "parameter `stem.weight` has shape [2147483647, 3, 3, 3]",
+            "`stem.weight` [2147483647, 3, 3, 3]",
         ),
         (
             "relu.tflite",
@@ -363,11 +415,25 @@ fn hostile_model_files_are_one_line_errors_naming_the_file() {
             "not a range in the 8 bytes of data",
         ),
     ];
+    // A quantized TFLite file is read by the int8 importer, and with `--float` by the float one:
+    // both must reject it cleanly. `what` holds words that must all be in the message.
     for (name, bytes, what) in cases {
         let model = write_tmp(name, &bytes);
-        let o = mobilenet(&["predict", "--model", &model, p]);
-        assert_clean_error(&o, &format!("{name}: "));
-        assert!(stderr(&o).contains(what), "{name}: {}", stderr(&o));
+        for float in [false, true] {
+            let mut args = vec!["predict", "--model", &model, p];
+            if float {
+                args.push("--float");
+            }
+            let o = mobilenet(&args);
+            assert_clean_error(&o, &format!("{name}: "));
+            for word in what.split(' ') {
+                assert!(
+                    stderr(&o).contains(word),
+                    "{name} (--float {float}): {}",
+                    stderr(&o)
+                );
+            }
+        }
     }
 }
 
@@ -702,4 +768,29 @@ fn export_tflite_then_predict_from_it_gives_the_same_scores() {
         let d = (x["score"].as_f64().unwrap() - y["score"].as_f64().unwrap()).abs();
         assert!(d < 1e-4, "{x} vs {y}");
     }
+}
+
+#[test]
+fn export_random_writes_the_network_bench_random_times() {
+    let out = tmp("random_cifar.safetensors");
+    let o = mobilenet(&[
+        "export",
+        "--random",
+        "--variant",
+        "cifar",
+        "--alpha",
+        "0.25",
+        "--format",
+        "safetensors",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = mobilenet(&["summary", "--json", "--model", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["config"]["variant"], "cifar", "{v}");
+    assert_eq!(v["config"]["classes"], 10, "{v}");
+    let o = mobilenet(&["export", "--random", "--model", "x.tflite", "-o", "y.onnx"]);
+    assert!(!o.status.success());
 }

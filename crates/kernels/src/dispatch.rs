@@ -230,8 +230,8 @@ pub type Q8RequantizeFn = fn(acc: &[f32], e: &Epilogue, y: &mut [u8]);
 /// The uint8-activation / int8-weight datatype's entries (XNNPACK's per-datatype config).
 #[derive(Clone, Copy)]
 pub struct Q8Kernels {
-    /// The instruction set of the GEMM, e.g. `avx512-vnni` (VNNI is a level of its own here:
-    /// an AVX-512 CPU without it keeps the reference GEMM).
+    /// The instruction set of the GEMM: `avx512-vnni` where the CPU has VNNI (within the
+    /// AVX-512 level), `avx2` (`vpmaddwd`) on other AVX2 CPUs, else `reference`.
     pub name: &'static str,
     pub pointwise: Q8PointwiseFn,
     pub dequantize: Q8DequantizeFn,

@@ -10,11 +10,18 @@
 //! 64-byte vector per group, exactly what `vpdpbusd` multiplies with four broadcast input
 //! bytes (oneDNN/XNNPACK's "4x16c4" packing).
 //!
+//! Pair layout ([`QPointwise::pairs`], for CPUs without VNNI, built on first use): the same
+//! panels as KP = ⌈K / 2⌉ blocks of NR × 2 i16, `pairs[((p·KP + q)·NR + j)·2 + t] =
+//! w[2q + t][p·NR + j]`: two 256-bit vectors per pair of reduction steps, what `vpmaddwd`
+//! multiplies with a broadcast pair of inputs widened to i16.
+//!
 //! The algebra: with `x` u8, `w` i8, zero points `xz` (one) and `wz[n]`,
 //! `Σ_k (x−xz)(w−wz) + bias = Σ_k x·w − wz[n]·Σ_k x + (bias[n] − xz·Σ_k w + K·xz·wz[n])`.
 //! The last term is [`QPointwise::col_const`]; the middle one needs each row's input sum, and
 //! vanishes for symmetric weights. All of it is wrapping i32 arithmetic, so it agrees with the
 //! direct sum bit for bit even where an accumulator would overflow.
+
+use std::sync::OnceLock;
 
 use crate::quant::OutputQuant;
 
@@ -43,6 +50,18 @@ pub struct QPointwise {
     pub wz_padded: Vec<i32>,
     pub multiplier: Vec<i32>,
     pub shift: Vec<i32>,
+    /// The pair layout, `(P, KP, NR, 2)` i16, made by the first kernel that asks for it.
+    pairs: Derived,
+}
+
+/// A layout computed from the fields beside it: equal whenever they are, built or not.
+#[derive(Clone, Default)]
+struct Derived(OnceLock<Vec<i16>>);
+
+impl PartialEq for Derived {
+    fn eq(&self, _: &Derived) -> bool {
+        true
+    }
 }
 
 impl std::fmt::Debug for QPointwise {
@@ -113,7 +132,28 @@ impl QPointwise {
             wz_padded,
             multiplier,
             shift,
+            pairs: Derived::default(),
         }
+    }
+
+    /// Reduction pairs, ⌈K / 2⌉.
+    pub fn pair_groups(&self) -> usize {
+        self.k.div_ceil(2)
+    }
+
+    /// The weights in the pair layout (see the module docs), built on first call.
+    pub fn pairs(&self) -> &[i16] {
+        self.pairs.0.get_or_init(|| {
+            let (k, n, kp) = (self.k, self.n, self.pair_groups());
+            let mut d = vec![0i16; self.panels() * kp * QNR * 2];
+            for kk in 0..k {
+                for j in 0..n {
+                    let (p, jj) = (j / QNR, j % QNR);
+                    d[((p * kp + kk / 2) * QNR + jj) * 2 + kk % 2] = self.w[kk * n + j] as i16;
+                }
+            }
+            d
+        })
     }
 
     /// Number of column panels, ⌈N / NR⌉.
@@ -168,5 +208,14 @@ mod tests {
         let sum0: i32 = (0..k).map(|kk| w[kk * n] as i32).sum();
         assert_eq!(p.col_const[0], -5 * sum0 + 6 * 5 * 2);
         assert!(p.asymmetric);
+        // The pair layout holds the same weights, widened.
+        let pairs = p.pairs();
+        for kk in 0..k {
+            for j in 0..n {
+                let at = (((j / QNR) * p.pair_groups() + kk / 2) * QNR + j % QNR) * 2 + kk % 2;
+                assert_eq!(pairs[at], w[kk * n + j] as i16);
+            }
+        }
+        assert_eq!(pairs.iter().filter(|&&v| v != 0).count(), nonzero);
     }
 }

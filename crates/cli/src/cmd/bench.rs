@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use mobilenet::pretrained::{IMAGENET_CLASSES, TF_SLIM_ACCURACY};
-use mobilenet::{Checkpoint, MobileNet, MobileNetConfig, Summary, Tensor, Weights};
+use mobilenet::{MobileNet, MobileNetConfig, Summary, Tensor};
 use mobilenet_kernels::Kernels;
 
+use super::engine::Engine;
 use crate::args::BenchArgs;
 use crate::output;
 
@@ -26,25 +27,19 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     if a.sweep || a.budget_ms.is_some() {
         return sweep(&a, kernels, threads);
     }
-    let (ckpt, source) = if a.random {
-        (
-            random(super::arch_config(&a.arch)?),
-            PathBuf::from("<random>"),
-        )
+    let (net, source) = if a.random {
+        let source = PathBuf::from("<random>");
+        let net = MobileNet::new(&super::random_model(super::arch_config(&a.arch)?), &source)?;
+        (Engine::Float(Box::new(net)), source)
     } else {
-        super::load_model(&a.run)?
+        Engine::load(&a.run, a.float)?
     };
-    let net = MobileNet::new(&ckpt, &source)?;
     let n = a.batch.max(1);
     let (times, layer_ms) = time(&net, kernels, n, threads, &a)?;
     let (min, median) = min_median(&times);
-    let macs_of = |name: &str| {
-        net.layers()
-            .iter()
-            .find(|l| l.name == name)
-            .map_or(0, |l| l.macs)
-    };
-    let total_macs: u64 = net.layers().iter().map(|l| l.macs).sum();
+    let specs = net.layers();
+    let macs_of = |name: &str| specs.iter().find(|l| l.name == name).map_or(0, |l| l.macs);
+    let total_macs: u64 = specs.iter().map(|l| l.macs).sum();
     if a.json {
         let layers: Vec<_> = layer_ms
             .iter()
@@ -55,6 +50,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
             .collect();
         output::json_line(&serde_json::json!({
             "engine": "mobilenet", "isa": kernels.isa.name(), "threads": threads, "batch": n,
+            "datatype": net.datatype(), "q8_kernels": kernels.q8.name,
             "model": source.to_string_lossy(), "iters": times.len(),
             "min_ms": min, "median_ms": median, "images_per_s": n as f64 * 1e3 / median,
             "gflops": 2.0 * total_macs as f64 * n as f64 / (median * 1e6), "layers": layers,
@@ -63,8 +59,10 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     }
     let sum: f64 = layer_ms.iter().map(|(_, ms)| ms).sum();
     let mut out = format!(
-        "{} | isa {} | {threads} thread(s) | batch {n} | {} runs\nlatency: min {min:.3} ms, median {median:.3} ms | {:.1} images/s | {:.1} GFLOP/s\n\n",
-        source.display(), kernels.isa, times.len(), n as f64 * 1e3 / median, 2.0 * total_macs as f64 * n as f64 / (median * 1e6)
+        "{} | {} | isa {}{} | {threads} thread(s) | batch {n} | {} runs\nlatency: min {min:.3} ms, median {median:.3} ms | {:.1} images/s | {:.1} GFLOP/s\n\n",
+        source.display(), net.datatype(), kernels.isa,
+        if matches!(net, Engine::Int8(_)) { format!(" (int8 GEMM: {})", kernels.q8.name) } else { String::new() },
+        times.len(), n as f64 * 1e3 / median, 2.0 * total_macs as f64 * n as f64 / (median * 1e6)
     );
     out += &format!(
         "{:<14} {:>9} {:>9} {:>7}\n",
@@ -81,14 +79,6 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn random(config: MobileNetConfig) -> Checkpoint {
-    Checkpoint {
-        weights: Weights::random(&config, 1),
-        config,
-        labels: vec![],
-    }
-}
-
 fn min_median(times: &[f64]) -> (f64, f64) {
     let mut sorted = times.to_vec();
     sorted.sort_by(f64::total_cmp);
@@ -98,7 +88,7 @@ fn min_median(times: &[f64]) -> (f64, f64) {
 /// Times forward passes of `n` images on `threads` threads after 10 warm-up passes, until
 /// `--iters` passes or `--max-seconds` (at least one pass).
 fn time(
-    net: &MobileNet,
+    net: &Engine,
     kernels: &Kernels,
     n: usize,
     threads: usize,
@@ -113,7 +103,7 @@ fn time(
     );
     mobilenet::with_threads(threads, || -> Result<Timings> {
         for _ in 0..10 {
-            net.forward_with(kernels, &x, None)?;
+            net.forward_profiled(kernels, &x, None)?;
         }
         let mut times = Vec::new();
         let mut per_layer: Vec<(String, Duration)> = Vec::new();
@@ -123,7 +113,7 @@ fn time(
         {
             let mut profile = Vec::new();
             let t = Instant::now();
-            net.forward_profiled(kernels, &x, &mut profile)?;
+            net.forward_profiled(kernels, &x, Some(&mut profile))?;
             times.push(t.elapsed().as_secs_f64() * 1e3);
             if per_layer.is_empty() {
                 per_layer = profile;
@@ -152,7 +142,8 @@ fn sweep(a: &BenchArgs, kernels: &Kernels, threads: usize) -> Result<ExitCode> {
     for p in TF_SLIM_ACCURACY {
         let config = MobileNetConfig::v1(p.width, p.resolution, IMAGENET_CLASSES);
         let macs = Summary::new(&config).macs;
-        let net = MobileNet::new(&random(config), &PathBuf::from("<random>"))?;
+        let net = MobileNet::new(&super::random_model(config), &PathBuf::from("<random>"))?;
+        let net = Engine::Float(Box::new(net));
         let (times, _) = time(&net, kernels, n, threads, a)?;
         let (min, median) = min_median(&times);
         rows.push((p, macs, min, median, times.len()));
@@ -177,6 +168,7 @@ fn sweep(a: &BenchArgs, kernels: &Kernels, threads: usize) -> Result<ExitCode> {
         });
         output::json_line(&serde_json::json!({
             "engine": "mobilenet", "isa": kernels.isa.name(), "threads": threads, "batch": n,
+            "datatype": "float32",
             "cpu": cpu_name(), "sweep": sweep, "budget_ms": a.budget_ms, "choice": choice,
         }))?;
         return Ok(ExitCode::SUCCESS);

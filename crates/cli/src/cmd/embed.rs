@@ -25,7 +25,8 @@ pub fn run(a: EmbedArgs) -> Result<ExitCode> {
     // Without `--output`, the embeddings go to stdout: JSON lines, or one text line each.
     let mut stdout = (npy.is_none() || a.json).then_some(Sink::Stdout);
     let report = super::images::run(
-        &net,
+        net.config(),
+        net.max_batch()?,
         &a.images,
         a.run.threads,
         "embedded",

@@ -14,7 +14,13 @@ pub fn run(a: ExportArgs) -> Result<ExitCode> {
     if a.names != NamesArg::Ours && a.format != ExportFormat::Safetensors {
         bail!("--names applies to --format safetensors only");
     }
-    let (ckpt, name) = super::load_model_from(a.model.as_deref(), a.labels.as_deref())?;
+    let (ckpt, name) = if a.random {
+        let mut ckpt = super::random_model(super::arch_config(&a.arch)?);
+        super::attach_labels(&mut ckpt, a.labels.as_deref())?;
+        (ckpt, std::path::PathBuf::from("<random>"))
+    } else {
+        super::load_model_from(a.model.as_deref(), a.labels.as_deref())?
+    };
     match a.format {
         ExportFormat::Onnx => {
             let opts = OnnxOptions {

@@ -11,7 +11,7 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mobilenet::image::{batches, files, Preprocess};
-use mobilenet::{MobileNet, Tensor};
+use mobilenet::{MobileNetConfig, Tensor};
 
 use crate::args::ImageArgs;
 
@@ -52,7 +52,8 @@ impl Progress {
 /// Runs `net` over every image `a` names, calling `each` with the paths and the input batch
 /// of the images that decoded. `verb` names the work on the bar ("classified", "embedded").
 pub fn run(
-    net: &MobileNet,
+    config: &MobileNetConfig,
+    max_batch: usize,
     a: &ImageArgs,
     threads: usize,
     verb: &str,
@@ -77,13 +78,13 @@ pub fn run(
     }
     let total = found.files.len();
     let pre = Preprocess {
-        size: net.config().resolution,
+        size: config.resolution,
         center_crop: a.center_crop,
-        normalization: net.config().normalization,
+        normalization: config.normalization,
     };
     // Never more images at once than one forward pass holds under the memory limit, so that
     // decoded inputs stay bounded too.
-    let batch = a.batch.max(1).min(net.max_batch()?);
+    let batch = a.batch.max(1).min(max_batch);
     let show = !a.quiet && std::io::stderr().is_terminal() && total > batch;
     let bar = ProgressBar::with_draw_target(
         Some(total as u64),

@@ -2,6 +2,7 @@
 
 mod bench;
 mod embed;
+mod engine;
 mod eval;
 mod export;
 pub mod images;
@@ -65,6 +66,16 @@ pub fn arch_config(a: &ArchArgs) -> Result<MobileNetConfig> {
 }
 
 /// Reads a label file: one label per line.
+/// A randomly initialised model of `config` (seed 1: `bench --random` and `export --random`
+/// make the same weights).
+pub fn random_model(config: MobileNetConfig) -> Checkpoint {
+    Checkpoint {
+        weights: mobilenet::Weights::random(&config, 1),
+        config,
+        labels: vec![],
+    }
+}
+
 pub fn read_labels(path: &Path) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading labels from {}", path.display()))?;

@@ -4,15 +4,16 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use mobilenet::{top_k, MobileNet, Prediction};
+use mobilenet::{top_k, Prediction};
+
+use super::engine::Engine;
 
 use crate::args::{PredictArgs, PredictFormat};
 use crate::output::{self, Sink};
 
 pub fn run(a: PredictArgs) -> Result<ExitCode> {
     let kernels = super::select_isa(a.run.isa.as_deref())?;
-    let (ckpt, source) = super::load_model(&a.run)?;
-    let net = MobileNet::new(&ckpt, &source)?;
+    let (net, _) = Engine::load(&a.run, a.float)?;
     net.require_classifier()?;
     let format = match (a.format, a.json) {
         (Some(f), _) => f,
@@ -26,13 +27,13 @@ pub fn run(a: PredictArgs) -> Result<ExitCode> {
     }
     let classes = net.config().classes;
     let report = super::images::run(
-        &net,
+        net.config(),
+        net.max_batch()?,
         &a.images,
         a.run.threads,
         "classified",
         |paths, x, progress| {
-            let logits = net.forward_with(kernels, x, None)?;
-            let probs = mobilenet::layers::softmax::softmax_forward(classes, &logits);
+            let probs = net.probabilities(kernels, x)?;
             let mut text = String::new();
             for (row, path) in probs.chunks_exact(classes).zip(paths) {
                 let top = top_k(row, a.top, net.labels());

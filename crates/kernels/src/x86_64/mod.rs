@@ -4,7 +4,8 @@
 //! Layout: `simd.rs` is the vector-operation trait; `dwconv3x3.rs`, `dwconv3x3_backward.rs`,
 //! `conv3x3.rs`, `elementwise.rs` and `batch_norm.rs` are kernel bodies written once against
 //! it; `avx2.rs` and `avx512.rs` implement the trait and hold the `#[target_feature]` entry
-//! points and safe wrappers.
+//! points and safe wrappers. `q8_avx2.rs` and `q8_avx512.rs` are the quantized datatype's
+//! kernels (the `Kernels::q8` entries).
 
 mod avx2;
 mod avx512;
@@ -13,6 +14,7 @@ mod conv3x3;
 mod dwconv3x3;
 mod dwconv3x3_backward;
 mod elementwise;
+mod q8_avx2;
 mod q8_avx512;
 mod sgemm_packed;
 mod simd;
@@ -43,11 +45,13 @@ pub(crate) fn register(k: &mut Kernels, isa: Isa) {
         Isa::Avx2 => {
             if has_avx2_fma() {
                 avx2::install(k);
+                q8_avx2::install(&mut k.q8);
             }
         }
         Isa::Avx512 => {
             if has_avx512() {
                 avx2::install(k);
+                q8_avx2::install(&mut k.q8);
                 avx512::install(k);
                 if let Some(vnni) = q8_avx512_level() {
                     q8_avx512::install(&mut k.q8, vnni);

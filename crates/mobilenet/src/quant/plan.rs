@@ -10,6 +10,7 @@
 //! same function; the two differ by at most one step, see `tests/int8.rs`).
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use mobilenet_kernels::parallel::{self, q8 as pq};
 use mobilenet_kernels::qpacked::QPointwise;
@@ -20,6 +21,7 @@ use mobilenet_kernels::{Clamp, ConvArgs, DwArgs, Kernels};
 use super::{QParams, QuantCheckpoint, QuantLayer};
 use crate::config::{LayerKind, MobileNetConfig};
 use crate::error::{Error, Result};
+use crate::model::Profile;
 use crate::tensor::Tensor;
 
 /// A 3×3 layer run as exact integer arithmetic in f32 lanes.
@@ -50,12 +52,54 @@ pub struct QuantModel {
     source: PathBuf,
     input_hwc: [usize; 3],
     input: QParams,
-    body: Vec<Step>,
+    /// Each step with its `LayerSpec` name.
+    body: Vec<(String, Step)>,
     /// Pool output quantization (= its input's) and clamp.
     pooled: QParams,
     pool_clamp: (u8, u8),
     fc: Option<(QPointwise, QParams)>,
     softmax: Option<QParams>,
+    /// Largest activation of one image, in elements.
+    largest: usize,
+    scratch: Scratch,
+}
+
+/// One pass's working buffers: two uint8 activations and the float-carried 3×3 layers' input
+/// and accumulators, each as long as the largest activation of the batch.
+#[derive(Debug, Default)]
+struct Buffers {
+    a: Vec<u8>,
+    b: Vec<u8>,
+    xf: Vec<f32>,
+    acc: Vec<f32>,
+}
+
+/// Buffers kept between passes, so that a pass after the first allocates, zeroes and faults
+/// in no activation memory. Concurrent callers each get their own.
+#[derive(Debug, Default)]
+struct Scratch(std::sync::Mutex<Vec<Buffers>>);
+
+impl Scratch {
+    fn take(&self, len: usize) -> Buffers {
+        let mut b = self
+            .0
+            .lock()
+            .map(|mut v| v.pop())
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        b.a.resize(len, 0);
+        b.b.resize(len, 0);
+        b.xf.resize(len, 0.0);
+        b.acc.resize(len, 0.0);
+        b
+    }
+
+    fn put(&self, b: Buffers) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push(b);
+        }
+    }
 }
 
 impl QuantModel {
@@ -101,16 +145,19 @@ impl QuantModel {
                         .enumerate()
                         .map(|(i, &w)| (w as i32 - zp(&l.weight_zero_point, per(i))) as f32)
                         .collect();
-                    body.push(Step::Conv(Float3x3 {
-                        kind: l.kind,
-                        geom: spec.geometry(),
-                        cin,
-                        cout,
-                        x_zero_point: l.input.zero_point,
-                        weight,
-                        zeros: vec![0.0; cout],
-                        epilogue: Epilogue::new(l.bias.clone(), out),
-                    }));
+                    body.push((
+                        spec.name.clone(),
+                        Step::Conv(Float3x3 {
+                            kind: l.kind,
+                            geom: spec.geometry(),
+                            cin,
+                            cout,
+                            x_zero_point: l.input.zero_point,
+                            weight,
+                            zeros: vec![0.0; cout],
+                            epilogue: Epilogue::new(l.bias.clone(), out),
+                        }),
+                    ));
                 }
                 LayerKind::Pointwise | LayerKind::Fc => {
                     let out = output_quant(l, cout).map_err(bad)?;
@@ -126,7 +173,7 @@ impl QuantModel {
                     if l.kind == LayerKind::Fc {
                         fc = Some((p, l.output));
                     } else {
-                        body.push(Step::Pointwise(p));
+                        body.push((spec.name.clone(), Step::Pointwise(p)));
                     }
                 }
                 LayerKind::Softmax => {}
@@ -144,6 +191,8 @@ impl QuantModel {
             pool_clamp: (0, 255),
             fc,
             softmax: q.softmax,
+            largest: largest_activation(&q.config),
+            scratch: Scratch::default(),
         })
     }
 
@@ -205,11 +254,37 @@ impl QuantModel {
         &self,
         k: &Kernels,
         x: &Tensor,
-        mut trace: Option<&mut Vec<Vec<u8>>>,
+        trace: Option<&mut Vec<Vec<u8>>>,
     ) -> Result<Vec<u8>> {
-        let mut keep = |v: &[u8]| {
+        self.run(k, x, trace, None)
+    }
+
+    /// [`Self::forward_u8`], with the time of each layer appended to `profile` under its
+    /// `LayerSpec` name (the softmax, when the file has one, counts as the classifier's).
+    pub fn forward_profiled(
+        &self,
+        k: &Kernels,
+        x: &Tensor,
+        profile: &mut Profile,
+    ) -> Result<Vec<u8>> {
+        self.run(k, x, None, Some(profile))
+    }
+
+    fn run(
+        &self,
+        k: &Kernels,
+        x: &Tensor,
+        mut trace: Option<&mut Vec<Vec<u8>>>,
+        mut profile: Option<&mut Profile>,
+    ) -> Result<Vec<u8>> {
+        let mut clock = Instant::now();
+        let mut keep = |name: &str, v: &[u8]| {
             if let Some(t) = trace.as_deref_mut() {
                 t.push(v.to_vec());
+            }
+            if let Some(p) = profile.as_deref_mut() {
+                p.push((name.to_string(), clock.elapsed()));
+                clock = Instant::now();
             }
         };
         let [h, w, c] = self.input_hwc;
@@ -220,74 +295,62 @@ impl QuantModel {
                 got: x.shape,
             });
         }
-        let mut a: Vec<u8> = x.data.iter().map(|&v| self.input.quantize(v)).collect();
-        let mut b: Vec<u8> = Vec::new();
-        let mut xf: Vec<f32> = Vec::new();
-        let mut acc: Vec<f32> = Vec::new();
-        for step in &self.body {
+        let mut bufs = self.scratch.take(n * self.largest);
+        let Buffers { a, b, xf, acc } = &mut bufs;
+        let mut len = x.data.len();
+        for (q, &v) in a.iter_mut().zip(&x.data) {
+            *q = self.input.quantize(v);
+        }
+        for (name, step) in &self.body {
+            let x = &a[..len];
             match step {
                 Step::Conv(l) => {
-                    xf.resize(a.len(), 0.0);
-                    pq::dequantize(k, &a, l.x_zero_point, &mut xf);
-                    let len = n * l.geom.out_h() * l.geom.out_w() * l.cout;
-                    acc.resize(len, 0.0);
+                    let xf = &mut xf[..len];
+                    pq::dequantize(k, x, l.x_zero_point, xf);
+                    len = n * l.geom.out_h() * l.geom.out_w() * l.cout;
+                    let acc = &mut acc[..len];
                     if l.kind == LayerKind::Depthwise {
                         let args = DwArgs {
                             geom: l.geom,
                             c: l.cin,
                         };
-                        parallel::dwconv3x3(
-                            k,
-                            &args,
-                            n,
-                            &xf,
-                            &l.weight,
-                            &l.zeros,
-                            Clamp::NONE,
-                            &mut acc,
-                        );
+                        parallel::dwconv3x3(k, &args, n, xf, &l.weight, &l.zeros, Clamp::NONE, acc);
                     } else {
                         let args = ConvArgs {
                             geom: l.geom,
                             cin: l.cin,
                             cout: l.cout,
                         };
-                        parallel::conv3x3(
-                            k,
-                            &args,
-                            n,
-                            &xf,
-                            &l.weight,
-                            &l.zeros,
-                            Clamp::NONE,
-                            &mut acc,
-                        );
+                        parallel::conv3x3(k, &args, n, xf, &l.weight, &l.zeros, Clamp::NONE, acc);
                     }
-                    b.resize(len, 0);
-                    pq::requantize(k, &acc, &l.epilogue, &mut b);
+                    pq::requantize(k, acc, &l.epilogue, &mut b[..len]);
                 }
                 Step::Pointwise(p) => {
-                    b.resize(a.len() / p.k * p.n, 0);
-                    pq::pointwise(k, &a, p, &mut b);
+                    len = len / p.k * p.n;
+                    pq::pointwise(k, x, p, &mut b[..len]);
                 }
             }
-            std::mem::swap(&mut a, &mut b);
-            keep(&a);
+            std::mem::swap(a, b);
+            keep(name, &a[..len]);
         }
         let d = self.config.feature_dim();
         let mut features = vec![0u8; n * d];
-        let per_image = a.len() / n;
-        for (img, f) in a.chunks_exact(per_image).zip(features.chunks_exact_mut(d)) {
+        let per_image = len / n;
+        for (img, f) in a[..len]
+            .chunks_exact(per_image)
+            .zip(features.chunks_exact_mut(d))
+        {
             global_avg_pool(img, d, self.pool_clamp.0, self.pool_clamp.1, f);
         }
-        keep(&features);
+        self.scratch.put(bufs);
+        keep("pool", &features);
         let Some((fc, logits_q)) = &self.fc else {
             return Ok(features);
         };
         let mut logits = vec![0u8; n * fc.n];
         pq::pointwise(k, &features, fc, &mut logits);
-        keep(&logits);
         let Some(sq) = self.softmax else {
+            keep("fc", &logits);
             return Ok(logits);
         };
         let mut out = Vec::with_capacity(logits.len());
@@ -300,7 +363,28 @@ impl QuantModel {
             let sum: f32 = e.iter().sum();
             out.extend(e.iter().map(|&v| sq.quantize(v / sum)));
         }
+        keep("fc", &logits);
         Ok(out)
+    }
+
+    /// Images per pass that keep the working buffers (two uint8 and two f32 activations of
+    /// the largest layer per image) under 1 GiB.
+    pub fn max_batch(&self) -> usize {
+        ((1usize << 30) / (self.largest * 10).max(1)).max(1)
+    }
+
+    /// Class probabilities (N, classes): the file's softmax bytes × its scale, or, for a file
+    /// without a softmax, the f32 softmax of the dequantized logits.
+    pub fn probabilities(&self, k: &Kernels, x: &Tensor) -> Result<Vec<f32>> {
+        let out = self.forward_with(k, x)?;
+        match (&self.fc, &self.softmax) {
+            (Some(_), Some(_)) => Ok(out),
+            (Some((fc, _)), None) => Ok(crate::layers::softmax::softmax_forward(fc.n, &out)),
+            (None, _) => Err(Error::NoClassifier {
+                path: self.source.clone(),
+                features: self.config.feature_dim(),
+            }),
+        }
     }
 
     /// [`Self::forward_u8`] dequantized: probabilities (the softmax's bytes × its scale) for a
@@ -366,4 +450,19 @@ fn output_quant(l: &QuantLayer, cout: usize) -> std::result::Result<OutputQuant,
         min,
         max,
     })
+}
+
+/// The largest input or output of any layer of one image, in elements.
+fn largest_activation(config: &MobileNetConfig) -> usize {
+    config
+        .layers()
+        .iter()
+        .map(|l| {
+            l.input
+                .iter()
+                .product::<usize>()
+                .max(l.output.iter().product())
+        })
+        .max()
+        .unwrap_or(1)
 }

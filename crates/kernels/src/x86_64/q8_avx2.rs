@@ -1,0 +1,299 @@
+//! Quantized kernels for AVX2 CPUs without VNNI: the uint8 GEMM on `vpmaddwd` (inputs and
+//! weights widened to i16, 16 products summed pairwise into 8 i32 lanes per instruction; no
+//! saturation, unlike `vpmaddubsw`, so it is exact for every u8 × i8), and the vector
+//! (de)quantization for the 3×3 layers. Installed by [`super::register`] only after the CPU
+//! reported avx2 + fma; the AVX-512 table overwrites what it has better versions of.
+//!
+//! The GEMM reads the weights in [`QPointwise::pairs`] layout. Each tile widens its rows'
+//! inputs to i16 once, into a per-thread buffer, so that the inner loop broadcasts a pair of
+//! inputs with one load. The requantization is TFLite's `MultiplyByQuantizedMultiplier` lane by
+//! lane, bit-exact with [`crate::quant::Requant::apply`] (as in `q8_avx512.rs`, on 8 lanes).
+
+use std::arch::x86_64::*;
+use std::cell::RefCell;
+use std::ops::Range;
+
+use crate::dispatch::Q8Kernels;
+use crate::qpacked::{QPointwise, QNR};
+use crate::quant::Epilogue;
+
+/// Rows per GEMM tile: 6 rows × 2 vectors = 12 accumulators, 2 weight vectors, 1 broadcast.
+const MR: usize = 6;
+
+pub(super) fn install(q: &mut Q8Kernels) {
+    q.pointwise = pointwise;
+    q.dequantize = dequantize;
+    q.requantize = requantize;
+    q.name = "avx2";
+}
+
+/// Per-lane requantization parameters of 8 columns.
+#[derive(Clone, Copy)]
+struct Lanes {
+    multiplier: __m256i,
+    left: __m256i,
+    right: __m256i,
+}
+
+impl Lanes {
+    #[inline(always)]
+    unsafe fn load(multiplier: *const i32, shift: *const i32) -> Lanes {
+        // SAFETY: the caller guarantees 8 readable i32 at each pointer and AVX2.
+        unsafe {
+            let s = _mm256_loadu_si256(shift.cast());
+            let zero = _mm256_setzero_si256();
+            Lanes {
+                multiplier: _mm256_loadu_si256(multiplier.cast()),
+                left: _mm256_max_epi32(s, zero),
+                right: _mm256_max_epi32(_mm256_sub_epi32(zero, s), zero),
+            }
+        }
+    }
+}
+
+/// TFLite's `MultiplyByQuantizedMultiplier` on 8 lanes.
+#[inline(always)]
+unsafe fn requant(x: __m256i, l: Lanes) -> __m256i {
+    // SAFETY: AVX2 is enabled by every caller.
+    unsafe {
+        let x = _mm256_sllv_epi32(x, l.left);
+        let round = _mm256_set1_epi64x(1 << 30);
+        // Even lanes: the low halves of each 64-bit pair; odd lanes: the high halves.
+        let even = _mm256_add_epi64(_mm256_mul_epi32(x, l.multiplier), round);
+        let odd = _mm256_add_epi64(
+            _mm256_mul_epi32(
+                _mm256_srli_epi64(x, 32),
+                _mm256_srli_epi64(l.multiplier, 32),
+            ),
+            round,
+        );
+        // (p + 2^30) >> 31: the even result in the low half; the odd one, shifted left by one,
+        // has it in the high half.
+        let even = _mm256_srli_epi64(even, 31);
+        let odd = _mm256_slli_epi64(odd, 1);
+        let high = _mm256_blend_epi32::<0xAA>(even, odd);
+        // Rounding divide by 2^right: halves away from zero.
+        let one = _mm256_set1_epi32(1);
+        let mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, l.right), one);
+        let rem = _mm256_and_si256(high, mask);
+        let threshold = _mm256_sub_epi32(_mm256_srli_epi32(mask, 1), _mm256_srai_epi32(high, 31));
+        let shifted = _mm256_srav_epi32(high, l.right);
+        // The comparison is −1 where the remainder rounds up.
+        _mm256_sub_epi32(shifted, _mm256_cmpgt_epi32(rem, threshold))
+    }
+}
+
+/// `+ zp`, clamp, and store `n ≤ 8` bytes.
+#[inline(always)]
+unsafe fn store_u8(y: *mut u8, v: __m256i, zp: __m256i, lo: __m256i, hi: __m256i, n: usize) {
+    // SAFETY: the caller guarantees `n` writable bytes at `y` and AVX2.
+    unsafe {
+        let v = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(v, zp), lo), hi);
+        // Values are in 0..=255 now, so the saturating packs are plain narrowing.
+        let w = _mm256_packus_epi32(v, v); // per 128-bit lane: v0..v3 v0..v3 | v4..v7 v4..v7
+        let b = _mm256_packus_epi16(w, w);
+        let bytes = _mm_unpacklo_epi32(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1));
+        if n == 8 {
+            _mm_storel_epi64(y.cast(), bytes);
+        } else {
+            let mut t = [0u8; 16];
+            _mm_storeu_si128(t.as_mut_ptr().cast(), bytes);
+            std::ptr::copy_nonoverlapping(t.as_ptr(), y, n);
+        }
+    }
+}
+
+thread_local! {
+    /// The current tile's inputs widened to i16, MR rows of 2·KP.
+    static WIDE: RefCell<Vec<i16>> = const { RefCell::new(Vec::new()) };
+}
+
+fn pointwise(x: &[u8], p: &QPointwise, panels: Range<usize>, y: &mut [u8]) {
+    let k = p.k;
+    assert_eq!(x.len() % k.max(1), 0, "q8 pointwise: x is not (M, K)");
+    let m = x.len().checked_div(k).unwrap_or(0);
+    assert_eq!(y.len(), m * p.n, "q8 pointwise: y is not (M, N)");
+    assert!(panels.end <= p.panels(), "q8 pointwise: panels");
+    let pairs = p.pairs();
+    let stride = 2 * p.pair_groups();
+    WIDE.with_borrow_mut(|wide| {
+        wide.resize(MR * stride, 0);
+        // SAFETY: installed only after avx2 and fma were detected; the shapes were checked
+        // above and `wide` holds MR rows of 2·KP.
+        unsafe { pointwise_avx2(x, m, p, pairs, panels, wide, y) }
+    });
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn pointwise_avx2(
+    x: &[u8],
+    m: usize,
+    p: &QPointwise,
+    pairs: &[i16],
+    panels: Range<usize>,
+    wide: &mut [i16],
+    y: &mut [u8],
+) {
+    let k = p.k;
+    let stride = 2 * p.pair_groups();
+    let mut sums = [0i32; MR];
+    let mut r0 = 0;
+    while r0 < m {
+        let rows = MR.min(m - r0);
+        for r in 0..rows {
+            let row = &x[(r0 + r) * k..(r0 + r + 1) * k];
+            let dst = &mut wide[r * stride..r * stride + k];
+            for (d, &v) in dst.iter_mut().zip(row) {
+                *d = v as i16;
+            }
+            if p.asymmetric {
+                sums[r] = row.iter().map(|&v| v as i32).sum();
+            }
+        }
+        for panel in panels.clone() {
+            macro_rules! go {
+                ($($r:literal),*) => {
+                    match rows {
+                        // SAFETY: rows r0..r0+R exist; `wide` holds them; `panel` < P.
+                        $($r => unsafe { tile::<$r>(wide, stride, r0, p, pairs, panel, &sums, y) },)*
+                        _ => unreachable!("tile of {rows} rows"),
+                    }
+                };
+            }
+            go!(1, 2, 3, 4, 5, 6)
+        }
+        r0 += rows;
+    }
+}
+
+/// One R × 16 tile (one panel): `vpmaddwd` over the K pairs, then the epilogue.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tile<const R: usize>(
+    wide: &[i16],
+    stride: usize,
+    r0: usize,
+    p: &QPointwise,
+    pairs: &[i16],
+    panel: usize,
+    sums: &[i32; MR],
+    y: &mut [u8],
+) {
+    let (n, kp) = (p.n, p.pair_groups());
+    let mut acc = [[_mm256_setzero_si256(); 2]; R];
+    let xp = wide.as_ptr();
+    let wp = pairs.as_ptr().wrapping_add(panel * kp * QNR * 2);
+    // SAFETY: `wide` holds R rows of `stride` = 2·KP i16 (the odd K's last pair reads one
+    // stale i16, multiplied by a zero weight); the panel holds KP blocks of 32 i16.
+    unsafe {
+        for q in 0..kp {
+            let b0 = _mm256_loadu_si256(wp.add(q * 32).cast());
+            let b1 = _mm256_loadu_si256(wp.add(q * 32 + 16).cast());
+            for r in 0..R {
+                let a =
+                    _mm256_set1_epi32((xp.add(r * stride + 2 * q) as *const i32).read_unaligned());
+                acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(a, b0));
+                acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(a, b1));
+            }
+        }
+        let q = &p.out;
+        let zp = _mm256_set1_epi32(q.zero_point);
+        let lo = _mm256_set1_epi32(q.min);
+        let hi = _mm256_set1_epi32(q.max);
+        for v in 0..2 {
+            let c0 = panel * QNR + v * 8;
+            if c0 >= n {
+                break;
+            }
+            let cols = 8.min(n - c0);
+            let lanes = Lanes::load(p.multiplier.as_ptr().add(c0), p.shift.as_ptr().add(c0));
+            let cc = _mm256_loadu_si256(p.col_const.as_ptr().add(c0).cast());
+            let wz = _mm256_loadu_si256(p.wz_padded.as_ptr().add(c0).cast());
+            for r in 0..R {
+                let mut a = _mm256_add_epi32(acc[r][v], cc);
+                if p.asymmetric {
+                    let s = _mm256_set1_epi32(sums[r]);
+                    a = _mm256_sub_epi32(a, _mm256_mullo_epi32(wz, s));
+                }
+                let out = requant(a, lanes);
+                store_u8(y.as_mut_ptr().add((r0 + r) * n + c0), out, zp, lo, hi, cols);
+            }
+        }
+    }
+}
+
+fn dequantize(x: &[u8], zp: i32, y: &mut [f32]) {
+    assert_eq!(x.len(), y.len(), "q8 dequantize: lengths");
+    // SAFETY: installed only after avx2 was detected; lengths checked.
+    unsafe { dequantize_avx2(x, zp, y) }
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dequantize_avx2(x: &[u8], zp: i32, y: &mut [f32]) {
+    let z = _mm256_set1_epi32(zp);
+    let xs = x.chunks_exact(8);
+    let tail = xs.remainder().len();
+    let mut ys = y.chunks_exact_mut(8);
+    for (xc, yc) in xs.zip(&mut ys) {
+        // SAFETY: each chunk is 8 bytes in, 8 floats out.
+        unsafe {
+            let b = _mm_loadl_epi64(xc.as_ptr().cast());
+            let v = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_cvtepu8_epi32(b), z));
+            _mm256_storeu_ps(yc.as_mut_ptr(), v);
+        }
+    }
+    let start = x.len() - tail;
+    for (y, &x) in y[start..].iter_mut().zip(&x[start..]) {
+        *y = (x as i32 - zp) as f32;
+    }
+}
+
+fn requantize(acc: &[f32], e: &Epilogue, y: &mut [u8]) {
+    let c = e.channels;
+    assert!(
+        c > 0 && acc.len().is_multiple_of(c),
+        "q8 requantize: acc is not (M, C)"
+    );
+    assert_eq!(acc.len(), y.len(), "q8 requantize: lengths");
+    assert!(e.bias.len() >= c.div_ceil(8) * 8, "q8 requantize: padding");
+    // SAFETY: installed only after avx2 was detected; lengths checked and the per-channel
+    // vectors padded to whole vectors.
+    unsafe { requantize_avx2(acc, e, y) }
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn requantize_avx2(acc: &[f32], e: &Epilogue, y: &mut [u8]) {
+    let c = e.channels;
+    let zp = _mm256_set1_epi32(e.out.zero_point);
+    let lo = _mm256_set1_epi32(e.out.min);
+    let hi = _mm256_set1_epi32(e.out.max);
+    let rows = acc.len() / c;
+    // SAFETY: every access is inside row i (c values; the partial vector goes through a
+    // buffer) or the padded per-channel vectors.
+    unsafe {
+        for c0 in (0..c).step_by(8) {
+            let len = 8.min(c - c0);
+            let lanes = Lanes::load(e.multiplier.as_ptr().add(c0), e.shift.as_ptr().add(c0));
+            let b = _mm256_loadu_si256(e.bias.as_ptr().add(c0).cast());
+            for i in 0..rows {
+                let src = acc.as_ptr().add(i * c + c0);
+                let a = if len == 8 {
+                    _mm256_loadu_ps(src)
+                } else {
+                    let mut t = [0f32; 8];
+                    std::ptr::copy_nonoverlapping(src, t.as_mut_ptr(), len);
+                    _mm256_loadu_ps(t.as_ptr())
+                };
+                let v = _mm256_add_epi32(_mm256_cvtps_epi32(a), b);
+                store_u8(
+                    y.as_mut_ptr().add(i * c + c0),
+                    requant(v, lanes),
+                    zp,
+                    lo,
+                    hi,
+                    len,
+                );
+            }
+        }
+    }
+}
