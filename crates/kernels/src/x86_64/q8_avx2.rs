@@ -27,12 +27,18 @@ pub(super) fn install(q: &mut Q8Kernels) {
     q.name = "avx2";
 }
 
-/// Per-lane requantization parameters of 8 columns.
+/// Per-lane requantization parameters of 8 columns, with what the rounding needs derived
+/// once per column vector rather than per output.
 #[derive(Clone, Copy)]
 struct Lanes {
     multiplier: __m256i,
+    /// The odd lanes' multipliers moved to the even positions (`vpmuldq` reads those).
+    multiplier_odd: __m256i,
     left: __m256i,
     right: __m256i,
+    /// `2^right − 1` and half of it.
+    mask: __m256i,
+    half: __m256i,
 }
 
 impl Lanes {
@@ -42,10 +48,17 @@ impl Lanes {
         unsafe {
             let s = _mm256_loadu_si256(shift.cast());
             let zero = _mm256_setzero_si256();
+            let one = _mm256_set1_epi32(1);
+            let multiplier = _mm256_loadu_si256(multiplier.cast());
+            let right = _mm256_max_epi32(_mm256_sub_epi32(zero, s), zero);
+            let mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, right), one);
             Lanes {
-                multiplier: _mm256_loadu_si256(multiplier.cast()),
+                multiplier,
+                multiplier_odd: _mm256_shuffle_epi32::<0xF5>(multiplier),
                 left: _mm256_max_epi32(s, zero),
-                right: _mm256_max_epi32(_mm256_sub_epi32(zero, s), zero),
+                right,
+                mask,
+                half: _mm256_srli_epi32(mask, 1),
             }
         }
     }
@@ -58,13 +71,11 @@ unsafe fn requant(x: __m256i, l: Lanes) -> __m256i {
     unsafe {
         let x = _mm256_sllv_epi32(x, l.left);
         let round = _mm256_set1_epi64x(1 << 30);
-        // Even lanes: the low halves of each 64-bit pair; odd lanes: the high halves.
+        // Even lanes: the low halves of each 64-bit pair; odd lanes: the high halves, moved
+        // down by a shuffle (a shift would zero-extend and make LLVM emulate a 64-bit multiply).
         let even = _mm256_add_epi64(_mm256_mul_epi32(x, l.multiplier), round);
         let odd = _mm256_add_epi64(
-            _mm256_mul_epi32(
-                _mm256_srli_epi64(x, 32),
-                _mm256_srli_epi64(l.multiplier, 32),
-            ),
+            _mm256_mul_epi32(_mm256_shuffle_epi32::<0xF5>(x), l.multiplier_odd),
             round,
         );
         // (p + 2^30) >> 31: the even result in the low half; the odd one, shifted left by one,
@@ -73,10 +84,8 @@ unsafe fn requant(x: __m256i, l: Lanes) -> __m256i {
         let odd = _mm256_slli_epi64(odd, 1);
         let high = _mm256_blend_epi32::<0xAA>(even, odd);
         // Rounding divide by 2^right: halves away from zero.
-        let one = _mm256_set1_epi32(1);
-        let mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, l.right), one);
-        let rem = _mm256_and_si256(high, mask);
-        let threshold = _mm256_sub_epi32(_mm256_srli_epi32(mask, 1), _mm256_srai_epi32(high, 31));
+        let rem = _mm256_and_si256(high, l.mask);
+        let threshold = _mm256_sub_epi32(l.half, _mm256_srai_epi32(high, 31));
         let shifted = _mm256_srav_epi32(high, l.right);
         // The comparison is −1 where the remainder rounds up.
         _mm256_sub_epi32(shifted, _mm256_cmpgt_epi32(rem, threshold))
@@ -96,9 +105,21 @@ unsafe fn store_u8(y: *mut u8, v: __m256i, zp: __m256i, lo: __m256i, hi: __m256i
         if n == 8 {
             _mm_storel_epi64(y.cast(), bytes);
         } else {
-            let mut t = [0u8; 16];
-            _mm_storeu_si128(t.as_mut_ptr().cast(), bytes);
-            std::ptr::copy_nonoverlapping(t.as_ptr(), y, n);
+            // Piecewise, without a `memcpy` call (which would make every ymm register
+            // caller-saved in the loops this is inlined into).
+            let mut v = _mm_cvtsi128_si64(bytes) as u64;
+            let mut at = 0;
+            for piece in [4, 2, 1] {
+                if n & piece != 0 {
+                    match piece {
+                        4 => (y.add(at) as *mut u32).write_unaligned(v as u32),
+                        2 => (y.add(at) as *mut u16).write_unaligned(v as u16),
+                        _ => y.add(at).write(v as u8),
+                    }
+                    v >>= 8 * piece;
+                    at += piece;
+                }
+            }
         }
     }
 }
@@ -268,11 +289,13 @@ unsafe fn requantize_avx2(acc: &[f32], e: &Epilogue, y: &mut [u8]) {
     let lo = _mm256_set1_epi32(e.out.min);
     let hi = _mm256_set1_epi32(e.out.max);
     let rows = acc.len() / c;
-    // SAFETY: every access is inside row i (c values; the partial vector goes through a
-    // buffer) or the padded per-channel vectors.
+    let lane_index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    // SAFETY: every access is inside row i (c values; the partial vector is a masked load)
+    // or the padded per-channel vectors.
     unsafe {
         for c0 in (0..c).step_by(8) {
             let len = 8.min(c - c0);
+            let tail = _mm256_cmpgt_epi32(_mm256_set1_epi32(len as i32), lane_index);
             let lanes = Lanes::load(e.multiplier.as_ptr().add(c0), e.shift.as_ptr().add(c0));
             let b = _mm256_loadu_si256(e.bias.as_ptr().add(c0).cast());
             for i in 0..rows {
@@ -280,9 +303,7 @@ unsafe fn requantize_avx2(acc: &[f32], e: &Epilogue, y: &mut [u8]) {
                 let a = if len == 8 {
                     _mm256_loadu_ps(src)
                 } else {
-                    let mut t = [0f32; 8];
-                    std::ptr::copy_nonoverlapping(src, t.as_mut_ptr(), len);
-                    _mm256_loadu_ps(t.as_ptr())
+                    _mm256_maskload_ps(src, tail)
                 };
                 let v = _mm256_add_epi32(_mm256_cvtps_epi32(a), b);
                 store_u8(
