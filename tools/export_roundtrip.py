@@ -17,6 +17,11 @@ symmetric padding, 32x32) and timm's at alpha 0.125 (ReLU6, symmetric padding, 2
 stride-2 layers become explicit PADs in TFLite; Keras's alpha 0.25 fixture; and the alpha 1 CIFAR-10
 model trained by `mobilenet train` (docs/results/cifar10-a1).
 
+int8: `mobilenet quantize` of the built-in model (calibrated on the six photos) is run by LiteRT's
+reference kernels (BUILTIN_REF) on the same photos; every uint8 softmax output must be within one
+step of ours (our softmax is float, TFLite's fixed point) with the same top-1. The input bytes are
+computed with our arithmetic (float32 normalization and division, rounding halves away from zero).
+
 Usage (needs onnxruntime, numpy, pillow; ai-edge-litert for TFLite):
     python tools/export_roundtrip.py --bin target/release/mobilenet
 """
@@ -155,6 +160,39 @@ def read_tflite_metadata(path, name):
     raise KeyError(name)
 
 
+def check_int8(bin_, tmp):
+    """Our int8 export against LiteRT's reference kernels; returns whether it agreed."""
+    from ai_edge_litert.interpreter import OpResolverType
+    out = os.path.join(tmp, "quantized.tflite")
+    run([bin_, "quantize", "--calibration", os.path.join(FIX, "photos_224"), "-o", out])
+    interp = Interpreter(model_path=out, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    interp.allocate_tensors()
+    inp, o = interp.get_input_details()[0], interp.get_output_details()[0]
+    norm = json.loads(read_tflite_metadata(out, "mobilenet.normalization"))
+    images = sorted(glob.glob(os.path.join(FIX, "photos_224", "*.png")))
+    mean = np.broadcast_to(np.array(norm["mean"], dtype=np.float32), (3,))
+    std = np.broadcast_to(np.array(norm["std"], dtype=np.float32), (3,))
+    scale, zp = inp["quantization"]
+    classes = int(o["shape"][1])
+    p = ours(bin_, ["--model", out], images, classes)
+    worst, differing, same_top1 = 0, 0, True
+    for i, path in enumerate(images):
+        x = (np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) - mean) / std
+        t = (x / np.float32(scale)).astype(np.float64)
+        q = np.clip(np.trunc(t + np.copysign(0.5, t)) + zp, -128, 127).astype(np.int8)
+        interp.set_tensor(inp["index"], q[None])
+        interp.invoke()
+        y = interp.get_tensor(o["index"])[0].astype(np.int32) - o["quantization"][1]
+        steps = np.abs(np.round(p[i] * 256) - y)
+        worst = max(worst, int(steps.max()))
+        differing += int((steps > 0).sum())
+        same_top1 &= int(np.argmax(p[i])) == int(np.argmax(y))
+    ok = worst <= 1 and same_top1
+    print(f"{'ok  ' if ok else 'FAIL'} litert-ref  quantized.tflite (mobilenet quantize, int8): {len(images)} photos, "
+          f"{classes} uint8 outputs each, worst {worst} step(s), {differing} outputs differ, same top-1: {same_top1}")
+    return ok
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=os.path.join(ROOT, "target", "release", "mobilenet"))
@@ -189,6 +227,8 @@ def main():
                 size = Image.open(images[0]).size[0]
                 print(f"{'ok  ' if ok else 'FAIL'} {engine:11} {os.path.basename(out)}: {len(images)} photos at {size}x{size}, "
                       f"{classes} classes, max |p_ours - p_runtime| = {diff:.2e}, same top-1: {same_top1}")
+        if Interpreter:
+            failed |= not check_int8(a.bin, tmp)
     sys.exit(1 if failed else 0)
 
 

@@ -33,6 +33,9 @@ pub enum Command {
     Export(ExportArgs),
     /// Time inference end to end and per layer.
     Bench(BenchArgs),
+    /// Post-training int8 quantization of a float model, calibrated on a few images, written
+    /// as a full-integer TFLite file (per-channel weights) that `predict`, `bench` and LiteRT run.
+    Quantize(QuantizeArgs),
     /// Train (from scratch or fine-tune) on an image folder or CIFAR-10; resumable.
     Train(TrainArgs),
     /// Top-1, top-5, loss and confusion matrix of a model on a labelled data set.
@@ -406,6 +409,28 @@ pub struct ExportArgs {
     /// (which its `nn.Module` loads with `load_state_dict(strict=True)`).
     #[arg(long, value_enum, default_value_t = NamesArg::Ours)]
     pub names: NamesArg,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct QuantizeArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Calibration images or folders (a few dozen representative images are enough).
+    #[arg(long, required = true, num_args = 1..)]
+    pub calibration: Vec<PathBuf>,
+    /// Use at most this many calibration images (evenly spread over those found).
+    #[arg(long, default_value_t = 100)]
+    pub max_images: usize,
+    /// Also report the top-1 agreement with the float model on these images or folders
+    /// (default: on the calibration images).
+    #[arg(long, num_args = 1..)]
+    pub check: Vec<PathBuf>,
+    /// The int8 TFLite file to write.
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// The report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -794,3 +794,52 @@ fn export_random_writes_the_network_bench_random_times() {
     let o = mobilenet(&["export", "--random", "--model", "x.tflite", "-o", "y.onnx"]);
     assert!(!o.status.success());
 }
+
+#[test]
+fn quantize_writes_an_int8_tflite_file_that_predict_runs_on_the_int8_path() {
+    let photos = root().join("crates/mobilenet/tests/fixtures/photos_224");
+    let out = tmp("quantized_builtin.tflite");
+    let o = mobilenet(&[
+        "quantize",
+        "--json",
+        "--calibration",
+        photos.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["calibration_images"], 6);
+    assert_eq!(v["top1_agreement"], 1.0, "{v}");
+    let parrot = root().join("assets/parrot.jpg");
+    let o = mobilenet(&[
+        "predict",
+        "--json",
+        "--model",
+        out.to_str().unwrap(),
+        parrot.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let p: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(p["top"][0]["label"], "macaw", "{p}");
+    let o = mobilenet(&[
+        "bench",
+        "--json",
+        "--iters",
+        "2",
+        "--model",
+        out.to_str().unwrap(),
+    ]);
+    let b: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(b["datatype"], "int8");
+    let empty = tmp("no_images");
+    std::fs::create_dir_all(&empty).unwrap();
+    let o = mobilenet(&[
+        "quantize",
+        "--calibration",
+        empty.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_clean_error(&o, "--calibration: no images in");
+}

@@ -74,6 +74,9 @@ impl Clone for Scratch {
     }
 }
 
+/// Called with each layer's name and output by [`MobileNet::forward_observed`].
+type Observer<'o> = dyn FnMut(&str, &[f32]) + 'o;
+
 /// Time spent in each layer by one [`MobileNet::forward_profiled`] call, by `LayerSpec` name.
 pub type Profile = Vec<(String, Duration)>;
 
@@ -259,7 +262,19 @@ impl MobileNet {
 
     /// [`Self::features`] with the kernel table `k`.
     pub fn features_with(&self, k: &Kernels, x: &Tensor) -> Result<Vec<f32>> {
-        self.run(k, x, None, false)
+        self.run(k, x, None, false, None)
+    }
+
+    /// [`Self::forward_with`] that shows `observe` every layer's output (the body's under
+    /// their `LayerSpec` names, then `pool` and `fc`) of each pass: what post-training
+    /// quantization calibrates on.
+    pub fn forward_observed(
+        &self,
+        k: &Kernels,
+        x: &Tensor,
+        observe: &mut dyn FnMut(&str, &[f32]),
+    ) -> Result<Vec<f32>> {
+        self.run(k, x, None, true, Some(observe))
     }
 
     /// Logits, with the time of each layer appended to `profile` under its `LayerSpec` name.
@@ -281,17 +296,18 @@ impl MobileNet {
         x: &Tensor,
         profile: Option<&mut Profile>,
     ) -> Result<Vec<f32>> {
-        self.run(k, x, profile, true)
+        self.run(k, x, profile, true, None)
     }
 
     /// Runs the network in passes of at most [`Self::max_batch`] images, through the classifier
     /// when `classify` and the model has one, else up to the pooled features.
-    fn run(
+    fn run<'o>(
         &self,
         k: &Kernels,
         x: &Tensor,
         mut profile: Option<&mut Profile>,
         classify: bool,
+        mut observe: Option<&mut Observer<'o>>,
     ) -> Result<Vec<f32>> {
         let [h, w, c] = self.input_hwc();
         let n = x.batch();
@@ -309,7 +325,8 @@ impl MobileNet {
         for (i, x) in x.data.chunks(per_pass * h * w * c).enumerate() {
             let mut times = Profile::new();
             let m = x.len() / (h * w * c);
-            out.extend(self.forward_pass(k, m, x, fc, profile.is_some().then_some(&mut times)));
+            let timed = profile.is_some().then_some(&mut times);
+            out.extend(self.forward_pass(k, m, x, fc, timed, observe.as_deref_mut()));
             if let Some(p) = profile.as_deref_mut() {
                 if i == 0 {
                     p.extend(times);
@@ -325,13 +342,14 @@ impl MobileNet {
 
     /// One pass over `n` images `x` (checked by the caller to fit the memory limit), ending
     /// with the classifier `fc` if given, else with the pooled features.
-    fn forward_pass(
+    fn forward_pass<'o>(
         &self,
         k: &Kernels,
         n: usize,
         x: &[f32],
         fc: Option<&Linear>,
         mut profile: Option<&mut Profile>,
+        mut observe: Option<&mut Observer<'o>>,
     ) -> Vec<f32> {
         let max_len = n * self.activation_len();
         // Two ping-pong activation buffers, reused across calls (no zeroing, no page faults).
@@ -359,18 +377,27 @@ impl MobileNet {
             std::mem::swap(&mut a, &mut b);
             cur_len = out_len;
             mark(&spec.name, &mut t);
+            if let Some(o) = observe.as_deref_mut() {
+                o(&spec.name, &a[..cur_len]);
+            }
         }
         let c = self.feature_dim();
         let mut pooled = vec![0.0f32; n * c];
         pool::global_avg_pool_forward(k, n, c, &a[..cur_len], &mut pooled);
         mark("pool", &mut t);
         self.scratch.put((a, b));
+        if let Some(o) = observe.as_deref_mut() {
+            o("pool", &pooled);
+        }
         let Some(fc) = fc else {
             return pooled;
         };
         let mut logits = vec![0.0f32; n * fc.cout()];
         fc.forward(k, n, &pooled, &mut logits);
         mark("fc", &mut t);
+        if let Some(o) = observe {
+            o("fc", &logits);
+        }
         logits
     }
 }

@@ -8,6 +8,7 @@ mod export;
 pub mod images;
 mod import;
 mod predict;
+mod quantize;
 mod summary;
 mod train;
 
@@ -28,6 +29,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Command::Import(a) => import::run(a),
         Command::Export(a) => export::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Quantize(a) => quantize::run(a),
         Command::Train(a) => train::run(a),
         Command::Eval(a) => eval::run(a),
     }

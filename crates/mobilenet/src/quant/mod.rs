@@ -8,8 +8,10 @@
 //! channel (uint8 weights shifted by −128). Nothing is dequantized: a layer's uint8 output is
 //! exactly what TFLite's reference kernels write.
 
+mod calibrate;
 mod plan;
 
+pub use calibrate::quantize;
 pub use plan::QuantModel;
 
 use crate::config::{Activation, LayerKind, MobileNetConfig};

@@ -47,9 +47,11 @@ mod quantized;
 
 pub mod schema;
 pub mod write;
+pub mod write_quantized;
 
 pub use quantized::import_tflite_quantized;
 pub use write::{export_tflite, export_tflite_bytes};
+pub use write_quantized::{export_tflite_quantized, export_tflite_quantized_bytes};
 
 /// Reads a TFLite MobileNet v1 model. Labels are left empty.
 pub fn import_tflite(path: &Path) -> Result<Checkpoint> {

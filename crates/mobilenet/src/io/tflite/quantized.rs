@@ -9,9 +9,9 @@
 
 use std::path::Path;
 
-use super::{check_identifier, schema, Layer, Model, Tensor};
+use super::{check_identifier, schema, write, Layer, Model, Tensor};
 use crate::config::LayerKind;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::io::layout::{ohwi_to_hwio, oi_to_io};
 use crate::quant::{QParams, QuantCheckpoint, QuantLayer};
 
@@ -104,13 +104,26 @@ pub fn import_tflite_quantized(bytes: &[u8], path: &Path) -> Result<Option<Quant
         }
         _ => None,
     };
-    Ok(Some(QuantCheckpoint {
+    let mut q = QuantCheckpoint {
         config,
         labels: Vec::new(),
         input,
         layers: out,
         softmax,
-    }))
+    };
+    // What our exporters store beside the graph: the float normalization the model was
+    // calibrated with (not the one the input quantization implies) and the labels.
+    for (name, data) in model.metadata()? {
+        let bad = |e: serde_json::Error| Error::corrupt(path, format!("metadata `{name}`: {e}"));
+        match name.as_str() {
+            write::META_NORMALIZATION => {
+                q.config.normalization = serde_json::from_slice(data).map_err(bad)?
+            }
+            write::META_LABELS => q.labels = serde_json::from_slice(data).map_err(bad)?,
+            _ => {}
+        }
+    }
+    Ok(Some(q))
 }
 
 impl Model<'_> {

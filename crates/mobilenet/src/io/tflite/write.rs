@@ -44,9 +44,19 @@ struct TensorDef {
     shape: Vec<i32>,
     ty: i8,
     buffer: u32,
+    quant: Option<Quant>,
 }
 
-struct OpDef {
+/// A tensor's `QuantizationParameters`: one scale and zero point, or one per index of
+/// `dimension`.
+#[derive(Clone, Debug)]
+pub(super) struct Quant {
+    pub scale: Vec<f32>,
+    pub zero_point: Vec<i64>,
+    pub dimension: i32,
+}
+
+pub(super) struct OpDef {
     code: i32,
     inputs: Vec<i32>,
     outputs: Vec<i32>,
@@ -54,7 +64,7 @@ struct OpDef {
 }
 
 #[derive(Clone, Copy)]
-enum Options {
+pub(super) enum Options {
     Conv { same: bool, stride: i32, act: i8 },
     Depthwise { same: bool, stride: i32, act: i8 },
     Pool { filter: [i32; 2] },
@@ -67,25 +77,59 @@ enum Options {
 /// The graph being assembled: tensors, constant buffers (buffer 0 is TFLite's empty one) and
 /// operators in execution order.
 #[derive(Default)]
-struct Graph {
+pub(super) struct Graph {
     tensors: Vec<TensorDef>,
     buffers: Vec<Vec<u8>>,
     ops: Vec<OpDef>,
 }
 
 impl Graph {
-    fn activation(&mut self, name: &str, shape: &[usize]) -> i32 {
+    /// An empty graph: no tensors, and buffer 0, TFLite's empty one.
+    pub(super) fn new() -> Graph {
+        Graph {
+            buffers: vec![Vec::new()],
+            ..Graph::default()
+        }
+    }
+
+    pub(super) fn activation(&mut self, name: &str, shape: &[usize]) -> i32 {
         self.tensor(name, shape, FLOAT32, 0)
     }
 
     fn tensor(&mut self, name: &str, shape: &[usize], ty: i8, buffer: u32) -> i32 {
+        self.quantized(name, shape, ty, buffer, None)
+    }
+
+    /// A tensor with quantization parameters (`None`: a float tensor).
+    pub(super) fn quantized(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        ty: i8,
+        buffer: u32,
+        quant: Option<Quant>,
+    ) -> i32 {
         self.tensors.push(TensorDef {
             name: name.into(),
             shape: shape.iter().map(|&d| d as i32).collect(),
             ty,
             buffer,
+            quant,
         });
         self.tensors.len() as i32 - 1
+    }
+
+    /// An activation of the type and quantization of tensor `of` (a PAD's output, say).
+    pub(super) fn like(&mut self, name: &str, shape: &[usize], of: i32) -> i32 {
+        let t = &self.tensors[of as usize];
+        let (ty, quant) = (t.ty, t.quant.clone());
+        self.quantized(name, shape, ty, 0, quant)
+    }
+
+    /// A constant holding `bytes`; returns its buffer index.
+    pub(super) fn buffer(&mut self, bytes: Vec<u8>) -> u32 {
+        self.buffers.push(bytes);
+        self.buffers.len() as u32 - 1
     }
 
     fn constant_f32(&mut self, name: &str, shape: &[usize], data: &[f32]) -> i32 {
@@ -95,14 +139,14 @@ impl Graph {
         self.tensor(name, shape, FLOAT32, b)
     }
 
-    fn constant_i32(&mut self, name: &str, shape: &[usize], data: &[i32]) -> i32 {
+    pub(super) fn constant_i32(&mut self, name: &str, shape: &[usize], data: &[i32]) -> i32 {
         self.buffers
             .push(data.iter().flat_map(|v| v.to_le_bytes()).collect());
         let b = self.buffers.len() as u32 - 1;
         self.tensor(name, shape, INT32, b)
     }
 
-    fn op(&mut self, code: i32, inputs: Vec<i32>, outputs: Vec<i32>, options: Options) {
+    pub(super) fn op(&mut self, code: i32, inputs: Vec<i32>, outputs: Vec<i32>, options: Options) {
         self.ops.push(OpDef {
             code,
             inputs,
@@ -210,18 +254,26 @@ pub fn export_tflite_bytes(ckpt: &Checkpoint, path: &Path) -> Result<Vec<u8>> {
             LayerKind::Conv => unreachable!("full-conv refused above"),
         }
     }
+    Ok(serialize(&g, input, x, &metadata(c, &ckpt.labels)))
+}
+
+/// The metadata entries: the input normalization, and the labels when there are any.
+pub(super) fn metadata(
+    c: &crate::config::MobileNetConfig,
+    labels: &[String],
+) -> Vec<(&'static str, Vec<u8>)> {
     let norm = serde_json::to_string(&c.normalization).expect("serializes");
     let mut metadata = vec![(META_NORMALIZATION, norm.into_bytes())];
-    if !ckpt.labels.is_empty() {
-        let labels = serde_json::to_string(&ckpt.labels).expect("serializes");
+    if !labels.is_empty() {
+        let labels = serde_json::to_string(labels).expect("serializes");
         metadata.push((META_LABELS, labels.into_bytes()));
     }
-    Ok(serialize(&g, input, x, &metadata))
+    metadata
 }
 
 /// Emits a PAD before the convolution when its padding is not what TFLite's SAME (3×3) or VALID
 /// (1×1) gives, moving `x` to the padded tensor; returns whether the convolution is SAME.
-fn conv_padding(g: &mut Graph, spec: &LayerSpec, x: &mut i32) -> bool {
+pub(super) fn conv_padding(g: &mut Graph, spec: &LayerSpec, x: &mut i32) -> bool {
     let [h, w, c] = spec.input;
     let p = spec.padding;
     if spec.kind == LayerKind::Pointwise {
@@ -236,14 +288,19 @@ fn conv_padding(g: &mut Graph, spec: &LayerSpec, x: &mut i32) -> bool {
     let name = format!("{}.pad", spec.name);
     let paddings = g.constant_i32(&format!("{name}.paddings"), &[4, 2], &all);
     let shape = [1, h + p.top + p.bottom, w + p.left + p.right, c];
-    let y = g.activation(&name, &shape);
+    let y = g.like(&name, &shape, *x);
     g.op(PAD, vec![*x, paddings], vec![y], Options::Pad);
     *x = y;
     false
 }
 
 /// The flatbuffer of `g` with `input` and `output` as the subgraph's ends.
-fn serialize(g: &Graph, input: i32, output: i32, metadata: &[(&str, Vec<u8>)]) -> Vec<u8> {
+pub(super) fn serialize(
+    g: &Graph,
+    input: i32,
+    output: i32,
+    metadata: &[(&str, Vec<u8>)],
+) -> Vec<u8> {
     let mut b =
         FlatBufferBuilder::with_capacity(g.buffers.iter().map(Vec::len).sum::<usize>() + 65536);
     type Table = WIPOffset<TableFinishedWIPOffset>;
@@ -269,6 +326,15 @@ fn serialize(g: &Graph, input: i32, output: i32, metadata: &[(&str, Vec<u8>)]) -
         .tensors
         .iter()
         .map(|t| {
+            let quant = t.quant.as_ref().map(|q| {
+                let scale = b.create_vector(&q.scale);
+                let zero_point = b.create_vector(&q.zero_point);
+                let s = b.start_table();
+                b.push_slot_always(slot(2), scale);
+                b.push_slot_always(slot(3), zero_point);
+                b.push_slot::<i32>(slot(6), q.dimension, 0);
+                b.end_table(s)
+            });
             let shape = b.create_vector(&t.shape);
             let name = b.create_string(&t.name);
             let s = b.start_table();
@@ -276,6 +342,9 @@ fn serialize(g: &Graph, input: i32, output: i32, metadata: &[(&str, Vec<u8>)]) -
             b.push_slot::<i8>(slot(1), t.ty, 0);
             b.push_slot::<u32>(slot(2), t.buffer, 0);
             b.push_slot_always(slot(3), name);
+            if let Some(q) = quant {
+                b.push_slot_always(slot(4), q);
+            }
             b.end_table(s)
         })
         .collect();
