@@ -55,11 +55,15 @@ FLOAT_CONFIGS = [
     ("CIFAR b1", "cifar", 1, 2),
     ("CIFAR b128", "cifar", 128, 2),
 ]
+# Google's uint8 files (in --google), then ours: `mobilenet quantize` of the built-in α 1/224
+# model (per-channel int8, calibrated on the test photos), OpenVINO's int8 configuration of
+# issue 7.
 INT8_FILES = [
     ("uint8 0.25/128", "mobilenet_v1_0.25_128_quant.tflite", 128),
     ("uint8 0.5/160", "mobilenet_v1_0.5_160_quant.tflite", 160),
     ("uint8 0.75/192", "mobilenet_v1_0.75_192_quant.tflite", 192),
     ("uint8 1.0/224 body", "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite", 224),
+    ("int8 1.0/224 (ours, quantize)", None, 224),
 ]
 
 
@@ -225,9 +229,19 @@ def check_float(peer, scores):
     return max(abs(float(p[i]) - s) for i, s in scores)
 
 
+def int8_input(px, model):
+    """The int8 input bytes of our quantized file for pixels `px`, with our arithmetic."""
+    from ai_edge_litert.interpreter import Interpreter
+    d = Interpreter(model_path=model).get_input_details()[0]
+    scale, zp = d["quantization"]
+    x = (px.astype(np.float32) - np.float32(127.5)) / np.float32(127.5)
+    t = (x / np.float32(scale)).astype(np.float64)
+    return np.clip(np.trunc(t + np.copysign(0.5, t)) + zp, -128, 127).astype(np.int8)[None]
+
+
 def dequant(out, details):
     out = np.asarray(out)
-    if out.dtype == np.uint8 and details is not None:
+    if out.dtype in (np.uint8, np.int8) and details is not None:
         scale, zp = details["quantization"]
         return scale * (out.astype(np.float32) - zp), scale
     return out.astype(np.float32), None
@@ -275,13 +289,19 @@ def main():
             rows.append((label, threads, rts, "max |Δp| " + ", ".join(agree)))
     if a.only != "float":
         for label, file, r in INT8_FILES:
-            path = os.path.join(a.google, file)
-            if not os.path.exists(path):
-                print(f"skipping {label}: {path} not found")
-                continue
             png, px = image(a.work, r, 2)
-            x = px[None].copy()
-            body = "embedding" in file
+            if file is None:
+                path = os.path.join(a.work, "a1_224_int8.tflite")
+                sh(a.binary, "quantize", "--calibration",
+                   os.path.join(ROOT, "crates/mobilenet/tests/fixtures/photos_224"), "-o", path)
+                x = int8_input(px, path)
+            else:
+                path = os.path.join(a.google, file)
+                if not os.path.exists(path):
+                    print(f"skipping {label}: {path} not found")
+                    continue
+                x = px[None].copy()
+            body = file is not None and "embedding" in file
             ref = ours_features(a.binary, path, png, a.work) if body else ours_scores(a.binary, path, png, 5)
             for threads in (1, 2):
                 rts = {"ours": Ours(a.binary, path, 1, threads)}
@@ -303,6 +323,7 @@ def main():
                         agree.append(f"{p.name} max {diff.max():.0f} steps, "
                                      f"{(diff > 0.5).mean() * 100:.1f} % of features differ")
                     else:
+                        # Softmax outputs are in steps of 1/256 (uint8 zero point 0, int8 −128).
                         steps = max(abs(float(out[i]) - s) * 256 for i, s in ref)
                         same = int(np.argmax(out)) == ref[0][0]
                         agree.append(f"{p.name} {steps:.0f} steps, top-1 {'same' if same else 'DIFFERENT'}")
