@@ -94,17 +94,11 @@ pub fn import_tflite_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
         weights,
         labels: Vec::new(),
     };
-    // What our exporter stores beside the graph (write.rs): normalization and labels.
-    for (name, data) in model.metadata()? {
-        let bad = |e: serde_json::Error| Error::corrupt(path, format!("metadata `{name}`: {e}"));
-        match name.as_str() {
-            write::META_NORMALIZATION => {
-                checkpoint.config.normalization = serde_json::from_slice(data).map_err(bad)?
-            }
-            write::META_LABELS => checkpoint.labels = serde_json::from_slice(data).map_err(bad)?,
-            _ => {}
-        }
-    }
+    model.apply_metadata(
+        path,
+        &mut checkpoint.config.normalization,
+        &mut checkpoint.labels,
+    )?;
     checkpoint.check(path)?;
     Ok(checkpoint)
 }
@@ -351,6 +345,28 @@ impl<'a> Model<'a> {
                 "PAD operator {index} pads {v:?}; only height and width, by 0..=16, are supported"
             ))),
         }
+    }
+
+    /// What our exporters store beside the graph (write.rs): the input normalization and the
+    /// labels, each kept as it is when the file does not hold it.
+    fn apply_metadata(
+        &self,
+        path: &Path,
+        normalization: &mut Normalization,
+        labels: &mut Vec<String>,
+    ) -> Result<()> {
+        for (name, data) in self.metadata()? {
+            let bad =
+                |e: serde_json::Error| Error::corrupt(path, format!("metadata `{name}`: {e}"));
+            match name.as_str() {
+                write::META_NORMALIZATION => {
+                    *normalization = serde_json::from_slice(data).map_err(bad)?
+                }
+                write::META_LABELS => *labels = serde_json::from_slice(data).map_err(bad)?,
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// The model's named metadata buffers.

@@ -9,9 +9,9 @@
 
 use std::path::Path;
 
-use super::{check_identifier, schema, write, Layer, Model, Tensor};
+use super::{check_identifier, schema, Layer, Model, Tensor};
 use crate::config::LayerKind;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::io::layout::{ohwi_to_hwio, oi_to_io};
 use crate::quant::{QParams, QuantCheckpoint, QuantLayer};
 
@@ -111,18 +111,9 @@ pub fn import_tflite_quantized(bytes: &[u8], path: &Path) -> Result<Option<Quant
         layers: out,
         softmax,
     };
-    // What our exporters store beside the graph: the float normalization the model was
-    // calibrated with (not the one the input quantization implies) and the labels.
-    for (name, data) in model.metadata()? {
-        let bad = |e: serde_json::Error| Error::corrupt(path, format!("metadata `{name}`: {e}"));
-        match name.as_str() {
-            write::META_NORMALIZATION => {
-                q.config.normalization = serde_json::from_slice(data).map_err(bad)?
-            }
-            write::META_LABELS => q.labels = serde_json::from_slice(data).map_err(bad)?,
-            _ => {}
-        }
-    }
+    // Our exporter's metadata: the float normalization the model was calibrated with (not
+    // the one the input quantization implies) and the labels.
+    model.apply_metadata(path, &mut q.config.normalization, &mut q.labels)?;
     Ok(Some(q))
 }
 
