@@ -200,3 +200,29 @@ fn float_carried_3x3_layers_equal_the_integer_specs() {
         assert_eq!(got, want, "{}: stem", t.isa);
     }
 }
+
+/// Each table names the int8 GEMM it holds, and that is the fastest one the CPU can run:
+/// VNNI on an AVX-512 CPU with it, else the AVX2 GEMM (never the reference on an x86-64 CPU
+/// with AVX2).
+#[test]
+fn every_table_holds_the_best_int8_gemm_its_cpu_runs() {
+    for t in kernel_tables() {
+        let want = match t.isa {
+            mobilenet_kernels::Isa::Reference => "reference",
+            mobilenet_kernels::Isa::Avx2 => "avx2",
+            mobilenet_kernels::Isa::Avx512 => {
+                #[cfg(target_arch = "x86_64")]
+                let vnni =
+                    is_x86_feature_detected!("avx512bw") && is_x86_feature_detected!("avx512vnni");
+                #[cfg(not(target_arch = "x86_64"))]
+                let vnni = false;
+                if vnni {
+                    "avx512-vnni"
+                } else {
+                    "avx2"
+                }
+            }
+        };
+        assert_eq!(t.q8.name, want, "{}", t.isa);
+    }
+}
