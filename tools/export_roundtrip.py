@@ -219,7 +219,10 @@ def main():
                 classes = y.shape[1]
                 # The graphs end in Softmax; normalise again in float64 to compare like with like.
                 y = y / y.sum(axis=1, keepdims=True)
-                p = ours(a.bin, model_args, images, classes)
+                # A quantized TFLite source runs on our int8 path unless `--float`; its exports
+                # hold the dequantized float model, which is what `--float` runs.
+                quantized_source = model is not None and model.endswith("_quant.tflite")
+                p = ours(a.bin, model_args + (["--float"] if quantized_source else []), images, classes)
                 diff = float(np.abs(p - y).max())
                 same_top1 = bool((p.argmax(1) == y.argmax(1)).all())
                 ok = diff <= 1e-4 and same_top1
