@@ -86,18 +86,7 @@ pub fn quantize(
                 })
             }
             LayerKind::AvgPool => {
-                layers.push(QuantLayer {
-                    name: spec.name.clone(),
-                    kind: spec.kind,
-                    weight: Vec::new(),
-                    weight_zero_point: Vec::new(),
-                    weight_scale: Vec::new(),
-                    bias: Vec::new(),
-                    input: x,
-                    output: x,
-                    activation: None,
-                    uint8_input: false,
-                });
+                layers.push(QuantLayer::pool(&spec.name, x, false));
                 continue;
             }
             LayerKind::Stem | LayerKind::Depthwise | LayerKind::Pointwise | LayerKind::Fc => {}

@@ -74,6 +74,25 @@ pub struct QuantLayer {
     pub uint8_input: bool,
 }
 
+impl QuantLayer {
+    /// The global average pool: no weights, its output quantized as its input (TFLite's
+    /// uint8 and int8 pools require it).
+    pub fn pool(name: &str, q: QParams, uint8_input: bool) -> QuantLayer {
+        QuantLayer {
+            name: name.to_string(),
+            kind: LayerKind::AvgPool,
+            weight: Vec::new(),
+            weight_zero_point: Vec::new(),
+            weight_scale: Vec::new(),
+            bias: Vec::new(),
+            input: q,
+            output: q,
+            activation: None,
+            uint8_input,
+        }
+    }
+}
+
 /// A quantized MobileNet v1: the float configuration (shapes, normalization, labels) plus the
 /// layers in execution order (stem, 13 × (depthwise, pointwise), pool, fc).
 #[derive(Debug, Clone, PartialEq)]

@@ -52,18 +52,7 @@ pub fn import_tflite_quantized(bytes: &[u8], path: &Path) -> Result<Option<Quant
                     layer.index
                 )));
             }
-            out.push(QuantLayer {
-                name: spec.name.clone(),
-                kind: spec.kind,
-                weight: Vec::new(),
-                weight_zero_point: Vec::new(),
-                weight_scale: Vec::new(),
-                bias: Vec::new(),
-                input,
-                output,
-                activation: None,
-                uint8_input: x.ty == schema::UINT8,
-            });
+            out.push(QuantLayer::pool(&spec.name, input, x.ty == schema::UINT8));
             continue;
         }
         let cout = spec.output[2];
