@@ -218,20 +218,7 @@ pub fn export_tflite_bytes(ckpt: &Checkpoint, path: &Path) -> Result<Vec<u8>> {
                 g.op(code, vec![x, k, b], vec![y], options);
                 x = y;
             }
-            LayerKind::AvgPool => {
-                let y = g.activation("pool", &[1, 1, 1, cin]);
-                let filter = [h as i32, wd as i32];
-                g.op(AVERAGE_POOL_2D, vec![x], vec![y], Options::Pool { filter });
-                let shape = g.constant_i32("pool.shape", &[2], &[-1, cin as i32]);
-                let name = if c.has_classifier() {
-                    "features"
-                } else {
-                    "output"
-                };
-                let z = g.activation(name, &[1, cin]);
-                g.op(RESHAPE, vec![y, shape], vec![z], Options::Reshape);
-                x = z;
-            }
+            LayerKind::AvgPool => x = pool(&mut g, x, [h, wd, cin], c.has_classifier()),
             LayerKind::Fc => {
                 let weight = w("fc.weight".into());
                 let data = crate::io::layout::io_to_oi(cin, cout, &weight.data);
@@ -269,6 +256,20 @@ pub(super) fn metadata(
         metadata.push((META_LABELS, labels.into_bytes()));
     }
     metadata
+}
+
+/// AVERAGE_POOL_2D over the whole `[h, w, c]` map, then RESHAPE to (1, c): the features
+/// (or a body-only model's output). Both tensors take `x`'s type and quantization (TFLite's
+/// quantized pools keep their input's). Returns the reshaped tensor.
+pub(super) fn pool(g: &mut Graph, x: i32, [h, w, c]: [usize; 3], classifier: bool) -> i32 {
+    let y = g.like("pool", &[1, 1, 1, c], x);
+    let filter = [h as i32, w as i32];
+    g.op(AVERAGE_POOL_2D, vec![x], vec![y], Options::Pool { filter });
+    let shape = g.constant_i32("pool.shape", &[2], &[-1, c as i32]);
+    let name = if classifier { "features" } else { "output" };
+    let z = g.like(name, &[1, c], x);
+    g.op(RESHAPE, vec![y, shape], vec![z], Options::Reshape);
+    z
 }
 
 /// Emits a PAD before the convolution when its padding is not what TFLite's SAME (3×3) or VALID

@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use super::schema::*;
-use super::write::{conv_padding, metadata, serialize, Graph, Options, Quant};
+use super::write::{conv_padding, metadata, pool, serialize, Graph, Options, Quant};
 use crate::config::{Activation, LayerKind};
 use crate::error::{Error, Result};
 use crate::io::layout::{hwio_to_ohwi, io_to_oi};
@@ -59,19 +59,14 @@ pub fn export_tflite_quantized_bytes(q: &QuantCheckpoint, path: &Path) -> Result
         let [h, w, cin] = spec.input;
         let [oh, ow, cout] = spec.output;
         match spec.kind {
+            LayerKind::AvgPool if l.output != l.input => {
+                return Err(unsupported(format!(
+                    "the pool requantizes ({:?} → {:?}); TFLite's keeps its input's quantization",
+                    l.input, l.output
+                )))
+            }
             LayerKind::AvgPool => {
-                let y = g.quantized("pool", &[1, 1, 1, cin], INT8, 0, activation(l.output));
-                let filter = [h as i32, w as i32];
-                g.op(AVERAGE_POOL_2D, vec![x], vec![y], Options::Pool { filter });
-                let shape = g.constant_i32("pool.shape", &[2], &[-1, cin as i32]);
-                let name = if c.has_classifier() {
-                    "features"
-                } else {
-                    "output"
-                };
-                let z = g.quantized(name, &[1, cin], INT8, 0, activation(l.output));
-                g.op(RESHAPE, vec![y, shape], vec![z], Options::Reshape);
-                x = z;
+                x = pool(&mut g, x, [h, w, cin], c.has_classifier());
                 continue;
             }
             LayerKind::Softmax | LayerKind::Conv => unreachable!("filtered and refused above"),
