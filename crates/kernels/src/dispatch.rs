@@ -14,6 +14,7 @@ use std::sync::OnceLock;
 use crate::gemm::MatMut;
 use crate::geometry::{Clamp, ConvArgs, DwArgs};
 use crate::packed::PackedWeights;
+use crate::qdepthwise::QDepthwise;
 use crate::qpacked::QPointwise;
 use crate::quant::Epilogue;
 use crate::reference;
@@ -221,6 +222,11 @@ pub type BnActBackwardApplyFn =
 /// weight panels `panels` only.
 pub type Q8PointwiseFn = fn(x: &[u8], p: &QPointwise, panels: Range<usize>, y: &mut [u8]);
 
+/// Quantized depthwise 3×3, output rows `rows` of one image: x: (H, W, C) u8,
+/// y: (rows.len(), OW, C) u8.
+pub type Q8DwConv3x3Fn =
+    fn(args: &DwArgs, x: &[u8], p: &QDepthwise, rows: Range<usize>, y: &mut [u8]);
+
 /// `y = x − zp` as f32 (exact): a uint8 tensor entering the float-carried 3×3 kernels.
 pub type Q8DequantizeFn = fn(x: &[u8], zp: i32, y: &mut [f32]);
 
@@ -234,6 +240,7 @@ pub struct Q8Kernels {
     /// AVX-512 level), `avx2` (`vpmaddwd`) on other AVX2 CPUs, else `reference`.
     pub name: &'static str,
     pub pointwise: Q8PointwiseFn,
+    pub dwconv3x3: Q8DwConv3x3Fn,
     pub dequantize: Q8DequantizeFn,
     pub requantize: Q8RequantizeFn,
 }
@@ -243,6 +250,7 @@ impl Q8Kernels {
         Q8Kernels {
             name: "reference",
             pointwise: reference::q8::pointwise,
+            dwconv3x3: reference::q8::dwconv3x3_rows,
             dequantize: reference::q8::dequantize,
             requantize: reference::q8::requantize,
         }

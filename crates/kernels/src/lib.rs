@@ -12,8 +12,9 @@
 //! - [`gemm`]: the one wrapper around the GEMM crate (pointwise convolutions, fully connected).
 //! - [`packed`]: pointwise weights packed once into column panels for our own GEMM
 //!   microkernels (`Kernels::pointwise_packed`).
-//! - [`quant`], [`qpacked`]: the quantized datatype (uint8 activations, int8 weights):
-//!   TFLite's requantization arithmetic and the VNNI weight packing; its kernels are the
+//! - [`quant`], [`qpacked`], [`qdepthwise`]: the quantized datatype (uint8 activations, int8
+//!   weights): TFLite's requantization arithmetic, the VNNI weight packing and the prepared
+//!   depthwise layer; its kernels are the
 //!   table's `q8` entries (`reference/q8.rs`, `x86_64/q8_avx512.rs`).
 //! - [`parallel`]: splits whole-layer work over the current rayon pool and calls the table.
 
@@ -22,6 +23,7 @@ pub mod gemm;
 pub mod geometry;
 pub mod packed;
 pub mod parallel;
+pub mod qdepthwise;
 pub mod qpacked;
 pub mod quant;
 pub mod reference;

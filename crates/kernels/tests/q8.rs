@@ -6,6 +6,7 @@
 //! integer specs.
 
 use mobilenet_kernels::geometry::{Clamp, Conv2dGeometry, ConvArgs, DwArgs, Padding4};
+use mobilenet_kernels::qdepthwise::QDepthwise;
 use mobilenet_kernels::qpacked::QPointwise;
 use mobilenet_kernels::quant::{Epilogue, OutputQuant, Requant};
 use mobilenet_kernels::reference::q8 as r;
@@ -199,6 +200,59 @@ fn float_carried_3x3_layers_equal_the_integer_specs() {
         (t.q8.requantize)(&acc, &e, &mut got);
         assert_eq!(got, want, "{}: stem", t.isa);
     }
+}
+
+/// The native uint8 depthwise kernels equal the integer spec on every table: channels below,
+/// at and above a vector (with tails), images smaller than the kernel, stride 1 and 2, both
+/// paddings, zero points that make padded taps count, and output row bands.
+#[test]
+fn depthwise_matches_the_spec() {
+    let mut rng = Rng::new(17);
+    let mut cases = 0;
+    for c in [1, 3, 8, 13, 16, 24, 40] {
+        for (h, w) in [(1, 1), (2, 3), (3, 3), (5, 4), (9, 7), (8, 8)] {
+            for stride in [1, 2] {
+                for pad in [Padding4::symmetric(1), Padding4::tf_same(h, w, stride)] {
+                    let g = geometry(h, w, stride, pad);
+                    if h + pad.top + pad.bottom < 3 || w + pad.left + pad.right < 3 {
+                        continue;
+                    }
+                    let args = DwArgs { geom: g, c };
+                    let (oh, ow) = (g.out_h(), g.out_w());
+                    let x = bytes(&mut rng, h * w * c);
+                    let wt = weights(&mut rng, 9 * c);
+                    let per_channel = c % 2 == 1;
+                    let wz: Vec<i32> = if per_channel {
+                        (0..c).map(|_| int(&mut rng, -128, 127)).collect()
+                    } else {
+                        vec![int(&mut rng, -20, 20)]
+                    };
+                    let bias: Vec<i32> = (0..c).map(|_| int(&mut rng, -20_000, 20_000)).collect();
+                    let out = output_quant(&mut rng, c, per_channel, 1.0 / 3000.0);
+                    let xz = int(&mut rng, 0, 255);
+                    let mut want = vec![0u8; oh * ow * c];
+                    r::dwconv3x3(&args, &x, xz, &wt, &wz, &bias, &out, &mut want);
+                    let distinct = want.iter().collect::<std::collections::BTreeSet<_>>().len();
+                    assert!(distinct > 1 || want.len() < 8, "degenerate data: {want:?}");
+                    let p = QDepthwise::new(c, wt, &wz, bias, xz, out);
+                    let split = oh / 2;
+                    for t in kernel_tables() {
+                        let mut got = vec![0u8; oh * ow * c];
+                        let (top, bottom) = got.split_at_mut(split * ow * c);
+                        (t.q8.dwconv3x3)(&args, &x, &p, 0..split, top);
+                        (t.q8.dwconv3x3)(&args, &x, &p, split..oh, bottom);
+                        assert_eq!(
+                            got, want,
+                            "{}: depthwise {h}×{w}×{c} stride {stride} pad {pad:?}",
+                            t.isa
+                        );
+                    }
+                    cases += 1;
+                }
+            }
+        }
+    }
+    assert!(cases > 100, "{cases} cases");
 }
 
 /// Each table names the int8 GEMM it holds, and that is the fastest one the CPU can run:

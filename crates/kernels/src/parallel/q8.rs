@@ -5,6 +5,8 @@
 use rayon::prelude::*;
 
 use crate::dispatch::Kernels;
+use crate::geometry::DwArgs;
+use crate::qdepthwise::QDepthwise;
 use crate::qpacked::QPointwise;
 use crate::quant::Epilogue;
 
@@ -28,6 +30,34 @@ pub fn pointwise(k: &Kernels, x: &[u8], p: &QPointwise, y: &mut [u8]) {
     y.par_chunks_mut(rows * p.n)
         .zip(x.par_chunks(rows * p.k))
         .for_each(|(y, x)| (k.q8.pointwise)(x, p, 0..p.panels(), y));
+}
+
+/// Depthwise 3×3 over a batch: x: (N, H, W, C) u8, y: (N, OH, OW, C) u8, split into images ×
+/// bands of output rows (about two tasks per thread).
+pub fn dwconv3x3(k: &Kernels, args: &DwArgs, n: usize, x: &[u8], p: &QDepthwise, y: &mut [u8]) {
+    let g = &args.geom;
+    let (oh, ow, c) = (g.out_h(), g.out_w(), args.c);
+    let in_len = g.in_h * g.in_w * c;
+    let out_len = oh * ow * c;
+    assert_eq!(x.len(), n * in_len, "q8 dwconv3x3: x len");
+    assert_eq!(y.len(), n * out_len, "q8 dwconv3x3: y len");
+    if out_len == 0 {
+        return;
+    }
+    let threads = rayon::current_num_threads().max(1);
+    let tasks_per_image = (threads * 2).div_ceil(n).max(1);
+    let rows = oh.div_ceil(tasks_per_image).max(1);
+    y.par_chunks_mut(out_len)
+        .zip(x.par_chunks(in_len))
+        .for_each(|(yi, xi)| {
+            yi.par_chunks_mut(rows * ow * c)
+                .enumerate()
+                .for_each(|(t, yc)| {
+                    let r0 = t * rows;
+                    let r1 = r0 + yc.len() / (ow * c);
+                    (k.q8.dwconv3x3)(args, xi, p, r0..r1, yc);
+                });
+        });
 }
 
 /// `y = x − zp` as f32.

@@ -2,7 +2,7 @@
 //! written out, `acc = Σ (x − xz)(w − wz) + bias` in wrapping i32 over the taps inside the image,
 //! then [`OutputQuant::output`]. See [`crate::quant`] for the conventions.
 //!
-//! The 3×3 layers in the plan run as exact integer arithmetic carried in f32 lanes: the input
+//! The dense 3×3 layers in the plan run as exact integer arithmetic carried in f32 lanes: the input
 //! becomes `x − xz` ([`dequantize`]), the float kernels convolve it with `w − wz` (every partial
 //! sum is an integer below 2^24, so every FMA is exact in any order), and [`requantize`] adds the
 //! bias and requantizes. [`conv3x3`] and [`dwconv3x3`] are the direct specs that path is tested
@@ -11,6 +11,7 @@
 use std::ops::Range;
 
 use crate::geometry::{ConvArgs, DwArgs};
+use crate::qdepthwise::QDepthwise;
 use crate::qpacked::QPointwise;
 use crate::quant::{Epilogue, OutputQuant};
 
@@ -68,22 +69,29 @@ pub fn dwconv3x3(
     out: &OutputQuant,
     y: &mut [u8],
 ) {
+    let p = QDepthwise::new(args.c, w.to_vec(), wz, bias.to_vec(), xz, out.clone());
+    dwconv3x3_rows(args, x, &p, 0..args.geom.out_h(), y);
+}
+
+/// The `Q8Kernels::dwconv3x3` entry: output rows `rows` of one image, x: (H, W, C),
+/// y: (rows.len(), OW, C), from the layer's raw weights, zero points and bias (not the folded
+/// forms the optimized kernels read).
+pub fn dwconv3x3_rows(args: &DwArgs, x: &[u8], p: &QDepthwise, rows: Range<usize>, y: &mut [u8]) {
     let g = &args.geom;
     let c = args.c;
-    let (oh, ow) = (g.out_h(), g.out_w());
-    assert_eq!(x.len(), g.in_h * g.in_w * c, "q8 dwconv3x3: x");
-    assert_eq!(w.len(), 9 * c, "q8 dwconv3x3: w");
-    assert_eq!(y.len(), oh * ow * c, "q8 dwconv3x3: y");
-    for oy in 0..oh {
+    assert_eq!(p.c, c, "q8 dwconv3x3: layer channels");
+    args.check(x.len(), p.w.len(), p.bias.len(), &rows, y.len());
+    let ow = g.out_w();
+    for (r, oy) in rows.enumerate() {
         for ox in 0..ow {
             for ch in 0..c {
-                let mut acc = bias[ch];
+                let mut acc = p.bias[ch];
                 for (kh, kw, xi) in taps(g, oy, ox) {
-                    let xv = x[xi * c + ch] as i32 - xz;
-                    let wv = w[(kh * 3 + kw) * c + ch] as i32 - zp(wz, ch);
+                    let xv = x[xi * c + ch] as i32 - p.x_zero_point;
+                    let wv = p.w[(kh * 3 + kw) * c + ch] as i32 - p.w_zero_point[ch];
                     acc = acc.wrapping_add(xv * wv);
                 }
-                y[(oy * ow + ox) * c + ch] = out.output(acc, ch);
+                y[(r * ow + ox) * c + ch] = p.out.output(acc, ch);
             }
         }
     }

@@ -14,6 +14,8 @@ use std::cell::RefCell;
 use std::ops::Range;
 
 use crate::dispatch::Q8Kernels;
+use crate::geometry::DwArgs;
+use crate::qdepthwise::QDepthwise;
 use crate::qpacked::{QPointwise, QNR};
 use crate::quant::Epilogue;
 
@@ -22,6 +24,7 @@ const MR: usize = 6;
 
 pub(super) fn install(q: &mut Q8Kernels) {
     q.pointwise = pointwise;
+    q.dwconv3x3 = dwconv3x3;
     q.dequantize = dequantize;
     q.requantize = requantize;
     q.name = "avx2";
@@ -314,6 +317,143 @@ unsafe fn requantize_avx2(acc: &[f32], e: &Epilogue, y: &mut [u8]) {
                     hi,
                     len,
                 );
+            }
+        }
+    }
+}
+
+/// `n ≤ 8` bytes at `x`, zero-extended into i32 lanes (lanes past `n` are zero).
+#[inline(always)]
+unsafe fn load_u8(x: *const u8, n: usize) -> __m256i {
+    // SAFETY: the caller guarantees `n` readable bytes at `x` and AVX2.
+    unsafe {
+        if n == 8 {
+            return _mm256_cvtepu8_epi32(_mm_loadl_epi64(x.cast()));
+        }
+        // Piecewise, without a `memcpy` call (see `store_u8`).
+        let mut v = 0u64;
+        let mut at = 0;
+        for piece in [4, 2, 1] {
+            if n & piece != 0 {
+                let bits = match piece {
+                    4 => (x.add(at) as *const u32).read_unaligned() as u64,
+                    2 => (x.add(at) as *const u16).read_unaligned() as u64,
+                    _ => x.add(at).read() as u64,
+                };
+                v |= bits << (8 * at);
+                at += piece;
+            }
+        }
+        _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(v as i64))
+    }
+}
+
+fn dwconv3x3(args: &DwArgs, x: &[u8], p: &QDepthwise, rows: Range<usize>, y: &mut [u8]) {
+    assert_eq!(p.c, args.c, "q8 dwconv3x3: layer channels");
+    args.check(x.len(), p.w.len(), p.bias.len(), &rows, y.len());
+    let cp = p.padded_channels();
+    assert!(
+        cp >= args.c.div_ceil(8) * 8 && p.taps.len() == 9 * cp && p.multiplier.len() == cp,
+        "q8 dwconv3x3: padding"
+    );
+    // SAFETY: installed only after avx2 was detected; lengths checked, and the per-channel
+    // vectors are padded to whole vectors.
+    unsafe { dwconv3x3_avx2(args, x, p, rows, y) }
+}
+
+/// Depthwise 3×3 on 8 channels at a time, straight from uint8 to uint8: each tap's 8 bytes
+/// are widened to i32 lanes and multiplied by `w − wz` with `vpmaddwd` (the widened input's
+/// upper 16 bits are zero, so each lane is one exact 16 × 16-bit product), a padded tap reads
+/// the input zero point instead, and the sum starts from the folded bias
+/// ([`QDepthwise`]'s algebra); then TFLite's requantization, `+ zp`, clamp and a narrowing
+/// store. The weights, bias and requantization lanes of a channel block stay in registers
+/// over the whole band of rows.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dwconv3x3_avx2(
+    args: &DwArgs,
+    x: &[u8],
+    p: &QDepthwise,
+    rows: Range<usize>,
+    y: &mut [u8],
+) {
+    let g = &args.geom;
+    let c = args.c;
+    let cp = p.padded_channels();
+    let (ih, iw) = (g.in_h as isize, g.in_w as isize);
+    let s = g.stride;
+    let ow = g.out_w();
+    let zp = _mm256_set1_epi32(p.out.zero_point);
+    let lo = _mm256_set1_epi32(p.out.min);
+    let hi = _mm256_set1_epi32(p.out.max);
+    let xz = _mm256_set1_epi32(p.x_zero_point);
+    // Output columns whose three taps all lie inside the image's width.
+    let ox_lo = g.pad.left.div_ceil(s).min(ow);
+    let ox_hi = match (g.in_w + g.pad.left).checked_sub(3) {
+        Some(span) => (span / s + 1).min(ow).max(ox_lo),
+        None => ox_lo,
+    };
+    // SAFETY: every input read is a pixel inside the image (checked per tap at the borders,
+    // by `ox_lo..ox_hi` inside), `len` bytes from channel c0; every output write is inside
+    // row r of `y`; the per-channel vectors are padded to whole vectors.
+    unsafe {
+        for c0 in (0..c).step_by(8) {
+            let len = 8.min(c - c0);
+            let lanes = Lanes::load(p.multiplier.as_ptr().add(c0), p.shift.as_ptr().add(c0));
+            let bias = _mm256_loadu_si256(p.bias_folded.as_ptr().add(c0).cast());
+            let mut w = [_mm256_setzero_si256(); 9];
+            for (t, w) in w.iter_mut().enumerate() {
+                *w = _mm256_loadu_si256(p.taps.as_ptr().add(t * cp + c0).cast());
+            }
+            let xc = x.as_ptr().add(c0);
+            for (r, oy) in rows.clone().enumerate() {
+                let iy0 = (oy * s) as isize - g.pad.top as isize;
+                let yrow = y.as_mut_ptr().add(r * ow * c + c0);
+                let rows_in = iy0 >= 0 && iy0 + 2 < ih;
+                let border = |ox: usize| {
+                    let ix0 = (ox * s) as isize - g.pad.left as isize;
+                    let mut acc = bias;
+                    for kh in 0..3 {
+                        let iy = iy0 + kh as isize;
+                        for kw in 0..3 {
+                            let ix = ix0 + kw as isize;
+                            let v = if (0..ih).contains(&iy) && (0..iw).contains(&ix) {
+                                load_u8(xc.offset((iy * iw + ix) * c as isize), len)
+                            } else {
+                                xz
+                            };
+                            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(v, w[kh * 3 + kw]));
+                        }
+                    }
+                    acc
+                };
+                let (inner_lo, inner_hi) = if rows_in { (ox_lo, ox_hi) } else { (ow, ow) };
+                for ox in (0..inner_lo.min(ow)).chain(inner_hi..ow) {
+                    store_u8(
+                        yrow.add(ox * c),
+                        requant(border(ox), lanes),
+                        zp,
+                        lo,
+                        hi,
+                        len,
+                    );
+                }
+                if inner_lo >= inner_hi {
+                    continue;
+                }
+                let row0 = xc.offset(iy0 * iw * c as isize);
+                let row_step = g.in_w * c;
+                for ox in inner_lo..inner_hi {
+                    let px = row0.add((ox * s - g.pad.left) * c);
+                    let mut acc = bias;
+                    for kh in 0..3 {
+                        let pr = px.add(kh * row_step);
+                        for kw in 0..3 {
+                            let v = load_u8(pr.add(kw * c), len);
+                            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(v, w[kh * 3 + kw]));
+                        }
+                    }
+                    store_u8(yrow.add(ox * c), requant(acc, lanes), zp, lo, hi, len);
+                }
             }
         }
     }

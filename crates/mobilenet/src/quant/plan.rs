@@ -1,6 +1,9 @@
 //! The quantized inference plan: a [`QuantCheckpoint`] prepared once (requantization factors
-//! as TFLite computes them, pointwise weights packed for VNNI, 3×3 weights as exact
-//! `w − wz` floats) and run on the kernel table's `q8` entries.
+//! as TFLite computes them, pointwise weights packed for VNNI, depthwise weights with the
+//! zero points folded in, dense 3×3 weights as exact `w − wz` floats) and run on the kernel
+//! table's `q8` entries. The depthwise layers run uint8 → uint8 on `q8.dwconv3x3`; the stem
+//! (and the full-convolution variant's dense 3×3 layers) as exact integer arithmetic carried in
+//! f32 lanes on the float kernels.
 //!
 //! Per layer, TFLite's arithmetic: `acc = Σ (x − xz)(w − wz) + bias`, requantized with
 //! `QuantizeMultiplier(in_scale · w_scale / out_scale)` (in f64, as TFLite), plus the output
@@ -13,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use mobilenet_kernels::parallel::{self, q8 as pq};
+use mobilenet_kernels::qdepthwise::QDepthwise;
 use mobilenet_kernels::qpacked::QPointwise;
 use mobilenet_kernels::quant::{Epilogue, OutputQuant, Requant};
 use mobilenet_kernels::reference::q8::global_avg_pool;
@@ -24,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::model::Profile;
 use crate::tensor::Tensor;
 
-/// A 3×3 layer run as exact integer arithmetic in f32 lanes.
+/// A dense 3×3 layer run as exact integer arithmetic in f32 lanes.
 #[derive(Debug)]
 struct Float3x3 {
     kind: LayerKind,
@@ -40,7 +44,9 @@ struct Float3x3 {
 
 #[derive(Debug)]
 enum Step {
+    /// The stem and the full-convolution variant's dense 3×3 layers.
     Conv(Float3x3),
+    Depthwise(DwArgs, QDepthwise),
     Pointwise(QPointwise),
 }
 
@@ -136,7 +142,38 @@ impl QuantModel {
                     pooled = Some(l.output);
                     continue;
                 }
-                LayerKind::Stem | LayerKind::Conv | LayerKind::Depthwise => {
+                LayerKind::Depthwise => {
+                    let out = output_quant(l, cout).map_err(bad)?;
+                    let args = DwArgs {
+                        geom: spec.geometry(),
+                        c: cin,
+                    };
+                    if cin != cout || l.weight.len() != 9 * cout {
+                        return Err(bad(format!(
+                            "{} holds {} weights for a depthwise 3×3 of {cout} channels",
+                            l.name,
+                            l.weight.len()
+                        )));
+                    }
+                    let zps = l.weight_zero_point.len();
+                    if !(zps == 1 || zps == cout) || !(0..=255).contains(&l.input.zero_point) {
+                        return Err(bad(format!(
+                            "{} has {zps} weight zero points for {cout} channels and input zero \
+                             point {}",
+                            l.name, l.input.zero_point
+                        )));
+                    }
+                    let p = QDepthwise::new(
+                        cout,
+                        l.weight.clone(),
+                        &l.weight_zero_point,
+                        l.bias.clone(),
+                        l.input.zero_point,
+                        out,
+                    );
+                    body.push((spec.name.clone(), Step::Depthwise(args, p)));
+                }
+                LayerKind::Stem | LayerKind::Conv => {
                     let out = output_quant(l, cout).map_err(bad)?;
                     let per = |i: usize| i % cout;
                     let weight = l
@@ -324,6 +361,10 @@ impl QuantModel {
                         parallel::conv3x3(k, &args, n, xf, &l.weight, &l.zeros, Clamp::NONE, acc);
                     }
                     pq::requantize(k, acc, &l.epilogue, &mut b[..len]);
+                }
+                Step::Depthwise(args, p) => {
+                    len = n * args.geom.out_h() * args.geom.out_w() * args.c;
+                    pq::dwconv3x3(k, args, n, x, p, &mut b[..len]);
                 }
                 Step::Pointwise(p) => {
                     len = len / p.k * p.n;
