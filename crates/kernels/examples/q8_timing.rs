@@ -1,11 +1,15 @@
-//! Times the int8 path's 3×3 passes on one depthwise layer (14 × 14 × 512, stride 1):
-//! dequantize, the f32 depthwise kernel, requantize; one thread, each table.
+//! Times the int8 path's 3×3 layers, one thread, each table: a depthwise layer
+//! (14 × 14 × 512, stride 1) and the stems of Google's 0.25/128 and 0.5/160 models
+//! (im2col, then the uint8 GEMM of (OH·OW, 27) × (27, Cout)).
 //! `cargo run --release -p mobilenet-kernels --example q8_timing`
 
 use std::time::Instant;
 
-use mobilenet_kernels::geometry::{Clamp, Conv2dGeometry, DwArgs, Padding4};
-use mobilenet_kernels::quant::{Epilogue, OutputQuant, Requant};
+use mobilenet_kernels::geometry::{Conv2dGeometry, ConvArgs, DwArgs, Padding4};
+use mobilenet_kernels::qdepthwise::QDepthwise;
+use mobilenet_kernels::qpacked::QPointwise;
+use mobilenet_kernels::quant::{OutputQuant, Requant};
+use mobilenet_kernels::reference::q8::im2col3x3;
 use mobilenet_kernels::testing::kernel_tables;
 
 fn best<F: FnMut()>(mut f: F) -> f64 {
@@ -18,6 +22,21 @@ fn best<F: FnMut()>(mut f: F) -> f64 {
     t
 }
 
+fn out(c: usize) -> OutputQuant {
+    OutputQuant {
+        requant: (0..c)
+            .map(|i| Requant::from_real(1e-3 * (1.0 + i as f64 / c as f64)))
+            .collect(),
+        zero_point: 0,
+        min: 0,
+        max: 255,
+    }
+}
+
+fn bytes(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 7 % 251) as u8).collect()
+}
+
 fn main() {
     let (h, c) = (14, 512);
     let geom = Conv2dGeometry {
@@ -27,31 +46,32 @@ fn main() {
         pad: Padding4::tf_same(h, h, 1),
     };
     let args = DwArgs { geom, c };
-    let len = h * h * c;
-    let x: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
-    let w: Vec<f32> = (0..9 * c).map(|i| (i % 17) as f32 - 8.0).collect();
-    let zeros = vec![0.0f32; c];
-    let e = Epilogue::new(
-        vec![100; c],
-        OutputQuant {
-            requant: (0..c)
-                .map(|i| Requant::from_real(1e-3 * (1.0 + i as f64 / c as f64)))
-                .collect(),
-            zero_point: 0,
-            min: 0,
-            max: 255,
-        },
-    );
-    let mut xf = vec![0.0f32; len];
-    let mut acc = vec![0.0f32; len];
-    let mut y = vec![0u8; len];
+    let x = bytes(h * h * c);
+    let w: Vec<i8> = (0..9 * c).map(|i| (i % 17) as i8 - 8).collect();
+    let p = QDepthwise::new(c, w, &[0], vec![100; c], 128, out(c));
+    let mut y = vec![0u8; h * h * c];
+    let stems: Vec<(usize, usize)> = vec![(128, 8), (160, 16)];
     for k in kernel_tables() {
-        let dq = best(|| (k.q8.dequantize)(&x, 128, &mut xf));
-        let dw = best(|| (k.dwconv3x3)(&args, &xf, &w, &zeros, Clamp::NONE, 0..h, &mut acc));
-        let rq = best(|| (k.q8.requantize)(&acc, &e, &mut y));
-        println!(
-            "{:10} dequantize {dq:7.1} µs  dwconv3x3 {dw:7.1} µs  requantize {rq:7.1} µs",
-            k.isa
-        );
+        let dw = best(|| (k.q8.dwconv3x3)(&args, &x, &p, 0..h, &mut y));
+        print!("{:10} dwconv3x3 14×14×512 {dw:7.1} µs", k.isa);
+        for &(r, cout) in &stems {
+            let geom = Conv2dGeometry {
+                in_h: r,
+                in_w: r,
+                stride: 2,
+                pad: Padding4::tf_same(r, r, 2),
+            };
+            let args = ConvArgs { geom, cin: 3, cout };
+            let m = geom.out_h() * geom.out_w();
+            let x = bytes(r * r * 3);
+            let w: Vec<i8> = (0..27 * cout).map(|i| (i % 13) as i8 - 6).collect();
+            let p = QPointwise::new(27, cout, w, &[0], vec![100; cout], 128, out(cout));
+            let mut cols = vec![0u8; m * 27];
+            let mut y = vec![0u8; m * cout];
+            let im = best(|| im2col3x3(&args, &x, 128, 0..geom.out_h(), &mut cols));
+            let gemm = best(|| (k.q8.pointwise)(&cols, &p, 0..p.panels(), &mut y));
+            print!("  stem {r}/{cout}: im2col {im:6.1} µs gemm {gemm:6.1} µs");
+        }
+        println!();
     }
 }

@@ -16,7 +16,6 @@ use crate::geometry::{Clamp, ConvArgs, DwArgs};
 use crate::packed::PackedWeights;
 use crate::qdepthwise::QDepthwise;
 use crate::qpacked::QPointwise;
-use crate::quant::Epilogue;
 use crate::reference;
 use crate::reference::batch_norm::{BnBackward, BnStats};
 
@@ -227,11 +226,9 @@ pub type Q8PointwiseFn = fn(x: &[u8], p: &QPointwise, panels: Range<usize>, y: &
 pub type Q8DwConv3x3Fn =
     fn(args: &DwArgs, x: &[u8], p: &QDepthwise, rows: Range<usize>, y: &mut [u8]);
 
-/// `y = x − zp` as f32 (exact): a uint8 tensor entering the float-carried 3×3 kernels.
-pub type Q8DequantizeFn = fn(x: &[u8], zp: i32, y: &mut [f32]);
-
-/// Exact integer accumulators (M, C) in f32 + bias → requantized uint8 (M, C).
-pub type Q8RequantizeFn = fn(acc: &[f32], e: &Epilogue, y: &mut [u8]);
+/// A float tensor to uint8: `clamp(zp + round(x / scale), 0, 255)`, halves away from zero
+/// (TFLite's input quantization; NaN gives `zp`).
+pub type Q8QuantizeFn = fn(x: &[f32], scale: f32, zp: i32, y: &mut [u8]);
 
 /// The uint8-activation / int8-weight datatype's entries (XNNPACK's per-datatype config).
 #[derive(Clone, Copy)]
@@ -241,8 +238,7 @@ pub struct Q8Kernels {
     pub name: &'static str,
     pub pointwise: Q8PointwiseFn,
     pub dwconv3x3: Q8DwConv3x3Fn,
-    pub dequantize: Q8DequantizeFn,
-    pub requantize: Q8RequantizeFn,
+    pub quantize: Q8QuantizeFn,
 }
 
 impl Q8Kernels {
@@ -251,8 +247,7 @@ impl Q8Kernels {
             name: "reference",
             pointwise: reference::q8::pointwise,
             dwconv3x3: reference::q8::dwconv3x3_rows,
-            dequantize: reference::q8::dequantize,
-            requantize: reference::q8::requantize,
+            quantize: reference::q8::quantize,
         }
     }
 }

@@ -150,37 +150,6 @@ impl OutputQuant {
     }
 }
 
-/// A 3×3 layer's epilogue, prepared once: bias and requantization per channel, padded to whole
-/// 16-lane vectors for the SIMD kernels.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Epilogue {
-    pub channels: usize,
-    pub bias: Vec<i32>,
-    pub multiplier: Vec<i32>,
-    pub shift: Vec<i32>,
-    pub out: OutputQuant,
-}
-
-impl Epilogue {
-    pub fn new(bias: Vec<i32>, out: OutputQuant) -> Epilogue {
-        let channels = bias.len();
-        assert!(channels > 0 && out.fits(channels), "Epilogue: shapes");
-        let padded = channels.div_ceil(16) * 16;
-        let (mut multiplier, mut shift) = out.expanded(channels);
-        let mut bias = bias;
-        multiplier.resize(padded, 0);
-        shift.resize(padded, 0);
-        bias.resize(padded, 0);
-        Epilogue {
-            channels,
-            bias,
-            multiplier,
-            shift,
-            out,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

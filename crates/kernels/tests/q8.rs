@@ -2,13 +2,13 @@
 //! bit, on edge-case shapes: K not a multiple of 4, N below, at and above a 16-column panel,
 //! M below and above a 6-row tile, symmetric and asymmetric weights, per-tensor and
 //! per-channel requantization with left and right shifts, clamps that bite.
-//! The float-carried 3×3 path (dequantize → f32 kernel → requantize) must equal the direct
-//! integer specs.
+//! The depthwise kernels and the dense 3×3 path (im2col → GEMM) must equal the direct integer
+//! specs.
 
-use mobilenet_kernels::geometry::{Clamp, Conv2dGeometry, ConvArgs, DwArgs, Padding4};
+use mobilenet_kernels::geometry::{Conv2dGeometry, ConvArgs, DwArgs, Padding4};
 use mobilenet_kernels::qdepthwise::QDepthwise;
 use mobilenet_kernels::qpacked::QPointwise;
-use mobilenet_kernels::quant::{Epilogue, OutputQuant, Requant};
+use mobilenet_kernels::quant::{OutputQuant, Requant};
 use mobilenet_kernels::reference::q8 as r;
 use mobilenet_kernels::testing::{kernel_tables, Rng};
 
@@ -107,98 +107,12 @@ fn pointwise_matches_the_reference() {
     }
 }
 
-#[test]
-fn requantize_and_dequantize_match_the_reference() {
-    let mut rng = Rng::new(11);
-    for &(rows, c) in &[(1, 1), (3, 15), (5, 16), (4, 17), (2, 100)] {
-        let acc: Vec<f32> = (0..rows * c)
-            .map(|_| int(&mut rng, -600_000, 600_000) as f32)
-            .collect();
-        let bias: Vec<i32> = (0..c).map(|_| int(&mut rng, -100_000, 100_000)).collect();
-        let e = Epilogue::new(bias, output_quant(&mut rng, c, true, 1e-3));
-        let mut want = vec![0u8; rows * c];
-        r::requantize(&acc, &e, &mut want);
-        let x = bytes(&mut rng, rows * c);
-        let mut want_f = vec![0f32; rows * c];
-        r::dequantize(&x, 77, &mut want_f);
-        for t in kernel_tables() {
-            let mut got = vec![0u8; rows * c];
-            (t.q8.requantize)(&acc, &e, &mut got);
-            assert_eq!(got, want, "{}: requantize {rows}×{c}", t.isa);
-            let mut got_f = vec![0f32; rows * c];
-            (t.q8.dequantize)(&x, 77, &mut got_f);
-            assert_eq!(got_f, want_f, "{}: dequantize {rows}×{c}", t.isa);
-        }
-    }
-}
-
 fn geometry(h: usize, w: usize, stride: usize, pad: Padding4) -> Conv2dGeometry {
     Conv2dGeometry {
         in_h: h,
         in_w: w,
         stride,
         pad,
-    }
-}
-
-/// The float-carried depthwise and dense 3×3 layers equal the integer specs on every table.
-#[test]
-fn float_carried_3x3_layers_equal_the_integer_specs() {
-    let mut rng = Rng::new(5);
-    let pads = [Padding4::symmetric(1), Padding4::tf_same(9, 7, 2)];
-    for (stride, pad) in [(1, pads[0]), (2, pads[1]), (2, pads[0])] {
-        for c in [1, 8, 17, 32] {
-            let g = geometry(9, 7, stride, pad);
-            let args = DwArgs { geom: g, c };
-            let (oh, ow) = (g.out_h(), g.out_w());
-            let x = bytes(&mut rng, 9 * 7 * c);
-            let w = weights(&mut rng, 9 * c);
-            let wz: Vec<i32> = (0..c).map(|_| int(&mut rng, -128, 127)).collect();
-            let bias: Vec<i32> = (0..c).map(|_| int(&mut rng, -20_000, 20_000)).collect();
-            let out = output_quant(&mut rng, c, true, 1.0 / 3000.0);
-            let xz = int(&mut rng, 0, 255);
-            let mut want = vec![0u8; oh * ow * c];
-            r::dwconv3x3(&args, &x, xz, &w, &wz, &bias, &out, &mut want);
-            let wf: Vec<f32> = (0..9 * c)
-                .map(|i| (w[i] as i32 - wz[i % c]) as f32)
-                .collect();
-            let e = Epilogue::new(bias.clone(), out.clone());
-            for t in kernel_tables() {
-                let mut xf = vec![0f32; x.len()];
-                (t.q8.dequantize)(&x, xz, &mut xf);
-                let mut acc = vec![0f32; oh * ow * c];
-                (t.dwconv3x3)(&args, &xf, &wf, &vec![0.0; c], Clamp::NONE, 0..oh, &mut acc);
-                let mut got = vec![0u8; acc.len()];
-                (t.q8.requantize)(&acc, &e, &mut got);
-                assert_eq!(got, want, "{}: depthwise stride {stride} c {c}", t.isa);
-            }
-        }
-    }
-    // The stem: 3 → 8 channels.
-    let g = geometry(11, 10, 2, Padding4::tf_same(11, 10, 2));
-    let args = ConvArgs {
-        geom: g,
-        cin: 3,
-        cout: 8,
-    };
-    let (oh, ow) = (g.out_h(), g.out_w());
-    let x = bytes(&mut rng, 11 * 10 * 3);
-    let w = weights(&mut rng, 27 * 8);
-    let wz = vec![int(&mut rng, -128, 127)];
-    let bias: Vec<i32> = (0..8).map(|_| int(&mut rng, -20_000, 20_000)).collect();
-    let out = output_quant(&mut rng, 8, false, 1.0 / 5000.0);
-    let mut want = vec![0u8; oh * ow * 8];
-    r::conv3x3(&args, &x, 128, &w, &wz, &bias, &out, &mut want);
-    let wf: Vec<f32> = w.iter().map(|&v| (v as i32 - wz[0]) as f32).collect();
-    let e = Epilogue::new(bias, out);
-    for t in kernel_tables() {
-        let mut xf = vec![0f32; x.len()];
-        (t.q8.dequantize)(&x, 128, &mut xf);
-        let mut acc = vec![0f32; oh * ow * 8];
-        (t.conv3x3)(&args, &xf, &wf, &[0.0; 8], Clamp::NONE, 0..oh, &mut acc);
-        let mut got = vec![0u8; acc.len()];
-        (t.q8.requantize)(&acc, &e, &mut got);
-        assert_eq!(got, want, "{}: stem", t.isa);
     }
 }
 
@@ -253,6 +167,106 @@ fn depthwise_matches_the_spec() {
         }
     }
     assert!(cases > 100, "{cases} cases");
+}
+
+/// Input quantization equals the reference on every table, bit for bit: exact halves (both
+/// signs), the f32 value just below one half, ±0, NaN, infinities, values far beyond the
+/// clamp, and every tail length.
+#[test]
+fn quantize_matches_the_reference() {
+    let mut rng = Rng::new(23);
+    let below_half = f32::from_bits(0.5f32.to_bits() - 1);
+    for (scale, zp) in [
+        (0.5f32, 128),
+        (1.0 / 128.0, 0),
+        (1.0 / 42.5, 255),
+        (0.017, 77),
+    ] {
+        let mut x: Vec<f32> = (-300..300).map(|k| (k as f32 + 0.5) * scale).collect();
+        x.extend([
+            0.0,
+            -0.0,
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            1e30,
+            -1e30,
+        ]);
+        x.extend([
+            below_half * scale,
+            -below_half * scale,
+            1.5 * scale,
+            -2.5 * scale,
+        ]);
+        x.extend((0..200).map(|_| rng.uniform(-3.0, 3.0)));
+        let mut want = vec![0u8; x.len()];
+        r::quantize(&x, scale, zp, &mut want);
+        assert_eq!(want[600 + 2], zp as u8, "NaN quantizes to the zero point");
+        for t in kernel_tables() {
+            for len in (0..17).chain([x.len()]) {
+                let mut got = vec![0u8; len];
+                (t.q8.quantize)(&x[..len], scale, zp, &mut got);
+                assert_eq!(
+                    got,
+                    want[..len],
+                    "{}: quantize scale {scale} zp {zp}",
+                    t.isa
+                );
+            }
+            let mut got = vec![0u8; x.len()];
+            (t.q8.quantize)(&x, scale, zp, &mut got);
+            assert_eq!(got, want, "{}: quantize scale {scale} zp {zp}", t.isa);
+        }
+    }
+}
+
+/// A dense 3×3 layer as im2col (in two row bands) + the uint8 GEMM equals the integer spec on
+/// every table: the RGB stem and other input widths, outputs below, at and above a panel,
+/// both paddings and strides, images smaller than the kernel, zero points that make padded
+/// taps count.
+#[test]
+fn dense_3x3_as_im2col_and_gemm_matches_the_spec() {
+    let mut rng = Rng::new(29);
+    for (cin, cout) in [(3, 8), (3, 32), (1, 3), (8, 16), (13, 17)] {
+        for (h, w) in [(2, 2), (5, 4), (11, 10), (8, 8)] {
+            for (stride, pad) in [
+                (2, Padding4::tf_same(h, w, 2)),
+                (1, Padding4::symmetric(1)),
+                (2, Padding4::symmetric(1)),
+            ] {
+                let g = geometry(h, w, stride, pad);
+                let args = ConvArgs { geom: g, cin, cout };
+                let (oh, ow) = (g.out_h(), g.out_w());
+                let x = bytes(&mut rng, h * w * cin);
+                let wt = weights(&mut rng, 9 * cin * cout);
+                let wz = if cout % 2 == 1 {
+                    (0..cout).map(|_| int(&mut rng, -128, 127)).collect()
+                } else {
+                    vec![0]
+                };
+                let bias: Vec<i32> = (0..cout).map(|_| int(&mut rng, -20_000, 20_000)).collect();
+                let out = output_quant(&mut rng, cout, true, 1.0 / (cin as f64 * 3000.0));
+                let xz = int(&mut rng, 0, 255);
+                let mut want = vec![0u8; oh * ow * cout];
+                r::conv3x3(&args, &x, xz, &wt, &wz, &bias, &out, &mut want);
+                let p = QPointwise::new(9 * cin, cout, wt, &wz, bias, xz, out);
+                let k = 9 * cin;
+                let mut cols = vec![0u8; oh * ow * k];
+                let (top, bottom) = cols.split_at_mut(oh / 2 * ow * k);
+                r::im2col3x3(&args, &x, xz as u8, 0..oh / 2, top);
+                r::im2col3x3(&args, &x, xz as u8, oh / 2..oh, bottom);
+                for t in kernel_tables() {
+                    let mut got = vec![0u8; oh * ow * cout];
+                    (t.q8.pointwise)(&cols, &p, 0..p.panels(), &mut got);
+                    assert_eq!(
+                        got, want,
+                        "{}: 3×3 {cin} → {cout} on {h}×{w} stride {stride} pad {pad:?}",
+                        t.isa
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// Each table names the int8 GEMM it holds, and that is the fastest one the CPU can run:

@@ -5,10 +5,9 @@
 use rayon::prelude::*;
 
 use crate::dispatch::Kernels;
-use crate::geometry::DwArgs;
+use crate::geometry::{ConvArgs, DwArgs};
 use crate::qdepthwise::QDepthwise;
 use crate::qpacked::QPointwise;
-use crate::quant::Epilogue;
 
 /// Rows of a 6-row GEMM tile: tasks are cut at multiples of it.
 const TILE_ROWS: usize = 6;
@@ -60,22 +59,51 @@ pub fn dwconv3x3(k: &Kernels, args: &DwArgs, n: usize, x: &[u8], p: &QDepthwise,
         });
 }
 
-/// `y = x − zp` as f32.
-pub fn dequantize(k: &Kernels, x: &[u8], zp: i32, y: &mut [f32]) {
-    assert_eq!(x.len(), y.len(), "q8 dequantize: lengths");
+/// Dense 3×3 over a batch as im2col + the uint8 GEMM: x: (N, H, W, Cin) u8, cols: scratch of
+/// (N·OH·OW, 9·Cin) bytes, y: (N, OH, OW, Cout) u8; `p` is the layer as a (9·Cin, Cout) 1×1.
+pub fn conv3x3(
+    k: &Kernels,
+    args: &ConvArgs,
+    n: usize,
+    x: &[u8],
+    p: &QPointwise,
+    cols: &mut [u8],
+    y: &mut [u8],
+) {
+    let g = &args.geom;
+    let (oh, ow) = (g.out_h(), g.out_w());
+    let in_len = g.in_h * g.in_w * args.cin;
+    let kk = 9 * args.cin;
+    assert!(p.k == kk && p.n == args.cout, "q8 conv3x3: layer shape");
+    assert_eq!(x.len(), n * in_len, "q8 conv3x3: x len");
+    assert_eq!(cols.len(), n * oh * ow * kk, "q8 conv3x3: cols len");
+    if cols.is_empty() {
+        return;
+    }
+    let xz = u8::try_from(p.x_zero_point).expect("q8 conv3x3: input zero point in 0..=255");
+    let threads = rayon::current_num_threads().max(1);
+    let rows = oh.div_ceil((threads * 2).div_ceil(n).max(1)).max(1);
+    cols.par_chunks_mut(oh * ow * kk)
+        .zip(x.par_chunks(in_len))
+        .for_each(|(ci, xi)| {
+            ci.par_chunks_mut(rows * ow * kk)
+                .enumerate()
+                .for_each(|(t, cc)| {
+                    let r0 = t * rows;
+                    let r1 = r0 + cc.len() / (ow * kk);
+                    crate::reference::q8::im2col3x3(args, xi, xz, r0..r1, cc);
+                });
+        });
+    pointwise(k, cols, p, y);
+}
+
+/// `y = quantize(x)` (see `Q8Kernels::quantize`), in element ranges.
+pub fn quantize(k: &Kernels, x: &[f32], scale: f32, zp: i32, y: &mut [u8]) {
+    assert_eq!(x.len(), y.len(), "q8 quantize: lengths");
     let chunk = chunk(x.len(), 1);
     y.par_chunks_mut(chunk)
         .zip(x.par_chunks(chunk))
-        .for_each(|(y, x)| (k.q8.dequantize)(x, zp, y));
-}
-
-/// acc: (M, C) exact integers in f32 → y: (M, C) u8.
-pub fn requantize(k: &Kernels, acc: &[f32], e: &Epilogue, y: &mut [u8]) {
-    assert_eq!(acc.len(), y.len(), "q8 requantize: lengths");
-    let chunk = chunk(acc.len(), e.channels);
-    y.par_chunks_mut(chunk)
-        .zip(acc.par_chunks(chunk))
-        .for_each(|(y, a)| (k.q8.requantize)(a, e, y));
+        .for_each(|(y, x)| (k.q8.quantize)(x, scale, zp, y));
 }
 
 /// A task length: a multiple of `unit`, about two tasks per thread, at least [`MIN_CHUNK`].

@@ -2,18 +2,16 @@
 //! written out, `acc = Σ (x − xz)(w − wz) + bias` in wrapping i32 over the taps inside the image,
 //! then [`OutputQuant::output`]. See [`crate::quant`] for the conventions.
 //!
-//! The dense 3×3 layers in the plan run as exact integer arithmetic carried in f32 lanes: the input
-//! becomes `x − xz` ([`dequantize`]), the float kernels convolve it with `w − wz` (every partial
-//! sum is an integer below 2^24, so every FMA is exact in any order), and [`requantize`] adds the
-//! bias and requantizes. [`conv3x3`] and [`dwconv3x3`] are the direct specs that path is tested
-//! against.
+//! The depthwise layers run on [`dwconv3x3_rows`] (the table entry); the dense 3×3 layers as
+//! [`im2col3x3`] followed by the 1×1 GEMM. [`conv3x3`] and [`dwconv3x3`] are the direct
+//! whole-image specs both are tested against.
 
 use std::ops::Range;
 
 use crate::geometry::{ConvArgs, DwArgs};
 use crate::qdepthwise::QDepthwise;
 use crate::qpacked::QPointwise;
-use crate::quant::{Epilogue, OutputQuant};
+use crate::quant::OutputQuant;
 
 /// Pointwise / fully connected: x: (M, K), y: (M, N) row-major; writes the columns of weight
 /// panels `panels` only. M is `x.len() / K`.
@@ -35,25 +33,17 @@ pub fn pointwise(x: &[u8], p: &QPointwise, panels: Range<usize>, y: &mut [u8]) {
     }
 }
 
-/// `y = x − zp` as f32 (exact).
-pub fn dequantize(x: &[u8], zp: i32, y: &mut [f32]) {
-    assert_eq!(x.len(), y.len(), "q8 dequantize: lengths");
-    for (y, &x) in y.iter_mut().zip(x) {
-        *y = (x as i32 - zp) as f32;
-    }
-}
-
-/// `y[i, c] = out.output(acc[i, c] + bias[c], c)` over acc: (M, C) holding exact integers.
-pub fn requantize(acc: &[f32], e: &Epilogue, y: &mut [u8]) {
-    let c = e.channels;
-    assert!(
-        c > 0 && acc.len().is_multiple_of(c),
-        "q8 requantize: acc is not (M, C)"
-    );
-    assert_eq!(acc.len(), y.len(), "q8 requantize: lengths");
-    for (i, (&a, y)) in acc.iter().zip(y.iter_mut()).enumerate() {
-        let ch = i % c;
-        *y = e.out.output((a as i32).wrapping_add(e.bias[ch]), ch);
+/// `y = clamp(zp + round(x / scale), 0, 255)`, halves away from zero, NaN to `zp`.
+///
+/// The quotient is rounded as `trunc(t ± 0.5)` in f64, where the sum is exact for every f32
+/// `t` (in f32 it is not: `0.49999997 + 0.5` rounds up to 1).
+pub fn quantize(x: &[f32], scale: f32, zp: i32, y: &mut [u8]) {
+    assert_eq!(x.len(), y.len(), "q8 quantize: lengths");
+    for (y, &v) in y.iter_mut().zip(x) {
+        let t = (v / scale) as f64;
+        *y = ((t + 0.5f64.copysign(t)) as i32)
+            .saturating_add(zp)
+            .clamp(0, 255) as u8;
     }
 }
 
@@ -129,6 +119,72 @@ pub fn conv3x3(
                 y[(oy * ow + ox) * cout + co] = out.output(acc, co);
             }
         }
+    }
+}
+
+/// The input patches of a dense 3×3 layer as GEMM rows, for output rows `rows` of one image:
+/// x: (H, W, Cin) u8 → cols: (rows.len()·OW, 9·Cin), each row the taps in `(kh, kw, ci)`
+/// order (the weights' `(3, 3, Cin, Cout)` order read as (K, N)). A tap outside the image holds
+/// the input zero point `xz`, which adds nothing to `Σ (x − xz)(w − wz)`; a quantized 1×1 GEMM
+/// over the rows is then the convolution.
+pub fn im2col3x3(args: &ConvArgs, x: &[u8], xz: u8, rows: Range<usize>, cols: &mut [u8]) {
+    let g = &args.geom;
+    let cin = args.cin;
+    let (oh, ow) = (g.out_h(), g.out_w());
+    let k = 9 * cin;
+    g.validate();
+    assert_eq!(x.len(), g.in_h * g.in_w * cin, "q8 im2col3x3: x");
+    assert!(rows.end <= oh, "q8 im2col3x3: rows");
+    assert_eq!(cols.len(), rows.len() * ow * k, "q8 im2col3x3: cols");
+    // Output columns whose three taps all lie inside the image's width: their kernel rows are
+    // runs of 3·Cin contiguous input bytes.
+    let ox_lo = g.pad.left.div_ceil(g.stride).min(ow);
+    let ox_hi = match (g.in_w + g.pad.left).checked_sub(3) {
+        Some(span) => (span / g.stride + 1).min(ow).max(ox_lo),
+        None => ox_lo,
+    };
+    let run = 3 * cin;
+    for (r, oy) in rows.enumerate() {
+        for ox in 0..ow {
+            let patch = &mut cols[(r * ow + ox) * k..][..k];
+            for kh in 0..3 {
+                let iy = (oy * g.stride + kh)
+                    .checked_sub(g.pad.top)
+                    .filter(|&iy| iy < g.in_h);
+                let dst = &mut patch[kh * run..][..run];
+                match iy {
+                    Some(iy) if (ox_lo..ox_hi).contains(&ox) => {
+                        let src = &x[(iy * g.in_w + ox * g.stride - g.pad.left) * cin..][..run];
+                        copy_run(dst, src);
+                    }
+                    _ => {
+                        for kw in 0..3 {
+                            let ix = (ox * g.stride + kw).checked_sub(g.pad.left);
+                            let dst = &mut dst[kw * cin..][..cin];
+                            match (iy, ix) {
+                                (Some(iy), Some(ix)) if ix < g.in_w => {
+                                    dst.copy_from_slice(&x[(iy * g.in_w + ix) * cin..][..cin]);
+                                }
+                                _ => dst.fill(xz),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `dst = src`, as fixed-size moves for the stem's 9-byte runs (RGB) instead of a `memcpy`
+/// call per run.
+#[inline(always)]
+fn copy_run(dst: &mut [u8], src: &[u8]) {
+    match (
+        <&mut [u8; 9]>::try_from(&mut *dst),
+        <&[u8; 9]>::try_from(src),
+    ) {
+        (Ok(d), Ok(s)) => *d = *s,
+        _ => dst.copy_from_slice(src),
     }
 }
 

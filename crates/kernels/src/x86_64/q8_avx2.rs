@@ -17,7 +17,6 @@ use crate::dispatch::Q8Kernels;
 use crate::geometry::DwArgs;
 use crate::qdepthwise::QDepthwise;
 use crate::qpacked::{QPointwise, QNR};
-use crate::quant::Epilogue;
 
 /// Rows per GEMM tile: 6 rows × 2 vectors = 12 accumulators, 2 weight vectors, 1 broadcast.
 const MR: usize = 6;
@@ -25,8 +24,7 @@ const MR: usize = 6;
 pub(super) fn install(q: &mut Q8Kernels) {
     q.pointwise = pointwise;
     q.dwconv3x3 = dwconv3x3;
-    q.dequantize = dequantize;
-    q.requantize = requantize;
+    q.quantize = quantize;
     q.name = "avx2";
 }
 
@@ -246,82 +244,6 @@ unsafe fn tile<const R: usize>(
     }
 }
 
-fn dequantize(x: &[u8], zp: i32, y: &mut [f32]) {
-    assert_eq!(x.len(), y.len(), "q8 dequantize: lengths");
-    // SAFETY: installed only after avx2 was detected; lengths checked.
-    unsafe { dequantize_avx2(x, zp, y) }
-}
-
-#[target_feature(enable = "avx2,fma")]
-unsafe fn dequantize_avx2(x: &[u8], zp: i32, y: &mut [f32]) {
-    let z = _mm256_set1_epi32(zp);
-    let xs = x.chunks_exact(8);
-    let tail = xs.remainder().len();
-    let mut ys = y.chunks_exact_mut(8);
-    for (xc, yc) in xs.zip(&mut ys) {
-        // SAFETY: each chunk is 8 bytes in, 8 floats out.
-        unsafe {
-            let b = _mm_loadl_epi64(xc.as_ptr().cast());
-            let v = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_cvtepu8_epi32(b), z));
-            _mm256_storeu_ps(yc.as_mut_ptr(), v);
-        }
-    }
-    let start = x.len() - tail;
-    for (y, &x) in y[start..].iter_mut().zip(&x[start..]) {
-        *y = (x as i32 - zp) as f32;
-    }
-}
-
-fn requantize(acc: &[f32], e: &Epilogue, y: &mut [u8]) {
-    let c = e.channels;
-    assert!(
-        c > 0 && acc.len().is_multiple_of(c),
-        "q8 requantize: acc is not (M, C)"
-    );
-    assert_eq!(acc.len(), y.len(), "q8 requantize: lengths");
-    assert!(e.bias.len() >= c.div_ceil(8) * 8, "q8 requantize: padding");
-    // SAFETY: installed only after avx2 was detected; lengths checked and the per-channel
-    // vectors padded to whole vectors.
-    unsafe { requantize_avx2(acc, e, y) }
-}
-
-#[target_feature(enable = "avx2,fma")]
-unsafe fn requantize_avx2(acc: &[f32], e: &Epilogue, y: &mut [u8]) {
-    let c = e.channels;
-    let zp = _mm256_set1_epi32(e.out.zero_point);
-    let lo = _mm256_set1_epi32(e.out.min);
-    let hi = _mm256_set1_epi32(e.out.max);
-    let rows = acc.len() / c;
-    let lane_index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    // SAFETY: every access is inside row i (c values; the partial vector is a masked load)
-    // or the padded per-channel vectors.
-    unsafe {
-        for c0 in (0..c).step_by(8) {
-            let len = 8.min(c - c0);
-            let tail = _mm256_cmpgt_epi32(_mm256_set1_epi32(len as i32), lane_index);
-            let lanes = Lanes::load(e.multiplier.as_ptr().add(c0), e.shift.as_ptr().add(c0));
-            let b = _mm256_loadu_si256(e.bias.as_ptr().add(c0).cast());
-            for i in 0..rows {
-                let src = acc.as_ptr().add(i * c + c0);
-                let a = if len == 8 {
-                    _mm256_loadu_ps(src)
-                } else {
-                    _mm256_maskload_ps(src, tail)
-                };
-                let v = _mm256_add_epi32(_mm256_cvtps_epi32(a), b);
-                store_u8(
-                    y.as_mut_ptr().add(i * c + c0),
-                    requant(v, lanes),
-                    zp,
-                    lo,
-                    hi,
-                    len,
-                );
-            }
-        }
-    }
-}
-
 /// `n ≤ 8` bytes at `x`, zero-extended into i32 lanes (lanes past `n` are zero).
 #[inline(always)]
 unsafe fn load_u8(x: *const u8, n: usize) -> __m256i {
@@ -455,6 +377,55 @@ unsafe fn dwconv3x3_avx2(
                     store_u8(yrow.add(ox * c), requant(acc, lanes), zp, lo, hi, len);
                 }
             }
+        }
+    }
+}
+
+fn quantize(x: &[f32], scale: f32, zp: i32, y: &mut [u8]) {
+    assert_eq!(x.len(), y.len(), "q8 quantize: lengths");
+    // SAFETY: installed only after avx2 was detected; lengths checked.
+    unsafe { quantize_avx2(x, scale, zp, y) }
+}
+
+/// The reference's rounding, exactly, 8 lanes at a time: `t = x / scale` (the same f32
+/// division), NaN → 0, clamped to ±512 (beyond, every zero point saturates alike), then
+/// `trunc(t)` plus one step away from zero where `|t − trunc(t)| ≥ 0.5` (the difference is
+/// exact), which is rounding halves away from zero without the inexact `t ± 0.5`.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn quantize_avx2(x: &[f32], scale: f32, zp: i32, y: &mut [u8]) {
+    let s = _mm256_set1_ps(scale);
+    let lim = _mm256_set1_ps(512.0);
+    let neg_lim = _mm256_set1_ps(-512.0);
+    let half = _mm256_set1_ps(0.5);
+    let one = _mm256_set1_ps(1.0);
+    let sign = _mm256_set1_ps(-0.0);
+    let z = _mm256_set1_epi32(zp);
+    let lo = _mm256_setzero_si256();
+    let hi = _mm256_set1_epi32(255);
+    let n = x.len();
+    // SAFETY: each access is inside x / y: whole vectors below `n / 8 · 8`, then a masked
+    // load and a store of the remaining `n % 8` bytes.
+    unsafe {
+        let mut i = 0;
+        while i < n {
+            let len = 8.min(n - i);
+            let v = if len == 8 {
+                _mm256_loadu_ps(x.as_ptr().add(i))
+            } else {
+                let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+                let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(len as i32), lanes);
+                _mm256_maskload_ps(x.as_ptr().add(i), mask)
+            };
+            let t = _mm256_div_ps(v, s);
+            let t = _mm256_and_ps(t, _mm256_cmp_ps::<_CMP_ORD_Q>(t, t));
+            let t = _mm256_min_ps(_mm256_max_ps(t, neg_lim), lim);
+            let whole = _mm256_round_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(t);
+            let frac = _mm256_andnot_ps(sign, _mm256_sub_ps(t, whole));
+            let up = _mm256_cmp_ps::<_CMP_GE_OQ>(frac, half);
+            let step = _mm256_and_ps(up, _mm256_or_ps(one, _mm256_and_ps(t, sign)));
+            let q = _mm256_cvttps_epi32(_mm256_add_ps(whole, step));
+            store_u8(y.as_mut_ptr().add(i), q, z, lo, hi, len);
+            i += 8;
         }
     }
 }

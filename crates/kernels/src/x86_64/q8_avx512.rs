@@ -12,7 +12,6 @@ use std::ops::Range;
 
 use crate::dispatch::Q8Kernels;
 use crate::qpacked::{QPointwise, QNR};
-use crate::quant::Epilogue;
 
 /// Rows per GEMM tile: 6 rows × 4 panels = 24 accumulators, 4 weight vectors, 1 broadcast.
 const MR: usize = 6;
@@ -20,8 +19,6 @@ const MR: usize = 6;
 const NV: usize = 4;
 
 pub(super) fn install(q: &mut Q8Kernels, vnni: bool) {
-    q.dequantize = dequantize;
-    q.requantize = requantize;
     if vnni {
         q.pointwise = pointwise;
         q.name = "avx512-vnni";
@@ -231,76 +228,6 @@ unsafe fn tile_n<const R: usize, const V: usize>(
                 }
                 let out = requant(a, lanes);
                 store_u8(y.as_mut_ptr().add((r0 + r) * n + c0), out, zp, lo, hi, cols);
-            }
-        }
-    }
-}
-
-fn dequantize(x: &[u8], zp: i32, y: &mut [f32]) {
-    assert_eq!(x.len(), y.len(), "q8 dequantize: lengths");
-    // SAFETY: installed only after avx512f was detected; lengths checked.
-    unsafe { dequantize_avx512(x, zp, y) }
-}
-
-#[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn dequantize_avx512(x: &[u8], zp: i32, y: &mut [f32]) {
-    let z = _mm512_set1_epi32(zp);
-    let n = x.len();
-    let mut i = 0;
-    // SAFETY: i + 16 ≤ n in the loop; the tail is masked.
-    unsafe {
-        while i < n {
-            let len = 16.min(n - i);
-            let m = ((1u32 << len) - 1) as __mmask16;
-            let b = _mm_maskz_loadu_epi8(m, x.as_ptr().add(i).cast());
-            let v = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(b), z));
-            _mm512_mask_storeu_ps(y.as_mut_ptr().add(i), m, v);
-            i += len;
-        }
-    }
-}
-
-fn requantize(acc: &[f32], e: &Epilogue, y: &mut [u8]) {
-    let c = e.channels;
-    assert!(
-        c > 0 && acc.len().is_multiple_of(c),
-        "q8 requantize: acc is not (M, C)"
-    );
-    assert_eq!(acc.len(), y.len(), "q8 requantize: lengths");
-    assert!(
-        e.bias.len() >= c.div_ceil(16) * 16,
-        "q8 requantize: padding"
-    );
-    // SAFETY: installed only after avx512f + avx512bw were detected; lengths checked and the
-    // per-channel vectors padded to whole vectors.
-    unsafe { requantize_avx512(acc, e, y) }
-}
-
-#[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn requantize_avx512(acc: &[f32], e: &Epilogue, y: &mut [u8]) {
-    let c = e.channels;
-    let zp = _mm512_set1_epi32(e.out.zero_point);
-    let lo = _mm512_set1_epi32(e.out.min);
-    let hi = _mm512_set1_epi32(e.out.max);
-    let rows = acc.len() / c;
-    // SAFETY: every access is inside row i (c values) or the padded per-channel vectors.
-    unsafe {
-        for c0 in (0..c).step_by(16) {
-            let len = 16.min(c - c0);
-            let m = ((1u32 << len) - 1) as __mmask16;
-            let lanes = Lanes::load(e.multiplier.as_ptr().add(c0), e.shift.as_ptr().add(c0));
-            let b = _mm512_loadu_si512(e.bias.as_ptr().add(c0).cast());
-            for i in 0..rows {
-                let a = _mm512_maskz_loadu_ps(m, acc.as_ptr().add(i * c + c0));
-                let v = _mm512_add_epi32(_mm512_cvtps_epi32(a), b);
-                store_u8(
-                    y.as_mut_ptr().add(i * c + c0),
-                    requant(v, lanes),
-                    zp,
-                    lo,
-                    hi,
-                    len,
-                );
             }
         }
     }

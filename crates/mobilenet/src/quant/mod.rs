@@ -35,17 +35,13 @@ impl QParams {
         }
     }
 
-    /// A real value to its quantized byte, rounded (halves away from zero) and clamped.
-    ///
-    /// The rounding is `trunc(t ± 0.5)` in f64, where it is exact for every f32 `t`: the same
-    /// as `f32::round`, but without a call to `roundf` on CPUs below SSE4.1 (the baseline this
-    /// crate is compiled for), so that a whole input tensor vectorizes.
+    /// A real value to its quantized byte, rounded (halves away from zero) and clamped: the
+    /// `q8.quantize` reference kernel on one value.
     #[inline]
     pub fn quantize(self, v: f32) -> u8 {
-        let t = (v / self.scale) as f64;
-        ((t + 0.5f64.copysign(t)) as i32)
-            .saturating_add(self.zero_point)
-            .clamp(0, 255) as u8
+        let mut q = [0u8];
+        mobilenet_kernels::reference::q8::quantize(&[v], self.scale, self.zero_point, &mut q);
+        q[0]
     }
 
     pub fn dequantize(self, q: u8) -> f32 {

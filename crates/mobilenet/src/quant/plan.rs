@@ -15,12 +15,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use mobilenet_kernels::parallel::{self, q8 as pq};
+use mobilenet_kernels::parallel::q8 as pq;
 use mobilenet_kernels::qdepthwise::QDepthwise;
 use mobilenet_kernels::qpacked::QPointwise;
-use mobilenet_kernels::quant::{Epilogue, OutputQuant, Requant};
+use mobilenet_kernels::quant::{OutputQuant, Requant};
 use mobilenet_kernels::reference::q8::global_avg_pool;
-use mobilenet_kernels::{Clamp, ConvArgs, DwArgs, Kernels};
+use mobilenet_kernels::{ConvArgs, DwArgs, Kernels};
 
 use super::{QParams, QuantCheckpoint, QuantLayer};
 use crate::config::{LayerKind, MobileNetConfig};
@@ -28,24 +28,11 @@ use crate::error::{Error, Result};
 use crate::model::Profile;
 use crate::tensor::Tensor;
 
-/// A dense 3×3 layer run as exact integer arithmetic in f32 lanes.
-#[derive(Debug)]
-struct Float3x3 {
-    kind: LayerKind,
-    geom: mobilenet_kernels::Conv2dGeometry,
-    cin: usize,
-    cout: usize,
-    x_zero_point: i32,
-    /// `w − wz` in the float kernels' layout.
-    weight: Vec<f32>,
-    zeros: Vec<f32>,
-    epilogue: Epilogue,
-}
-
 #[derive(Debug)]
 enum Step {
-    /// The stem and the full-convolution variant's dense 3×3 layers.
-    Conv(Float3x3),
+    /// The stem and the full-convolution variant's dense 3×3 layers: im2col, then the GEMM of
+    /// the (9·Cin, Cout) weights.
+    Conv(ConvArgs, QPointwise),
     Depthwise(DwArgs, QDepthwise),
     Pointwise(QPointwise),
 }
@@ -67,17 +54,18 @@ pub struct QuantModel {
     softmax: Option<QParams>,
     /// Largest activation of one image, in elements.
     largest: usize,
+    /// Largest im2col matrix of one image, in bytes.
+    largest_cols: usize,
     scratch: Scratch,
 }
 
-/// One pass's working buffers: two uint8 activations and the float-carried 3×3 layers' input
-/// and accumulators, each as long as the largest activation of the batch.
+/// One pass's working buffers: two uint8 activations, each as long as the largest activation
+/// of the batch, and the dense 3×3 layers' im2col rows.
 #[derive(Debug, Default)]
 struct Buffers {
     a: Vec<u8>,
     b: Vec<u8>,
-    xf: Vec<f32>,
-    acc: Vec<f32>,
+    cols: Vec<u8>,
 }
 
 /// Buffers kept between passes, so that a pass after the first allocates, zeroes and faults
@@ -86,7 +74,7 @@ struct Buffers {
 struct Scratch(std::sync::Mutex<Vec<Buffers>>);
 
 impl Scratch {
-    fn take(&self, len: usize) -> Buffers {
+    fn take(&self, len: usize, cols: usize) -> Buffers {
         let mut b = self
             .0
             .lock()
@@ -96,8 +84,7 @@ impl Scratch {
             .unwrap_or_default();
         b.a.resize(len, 0);
         b.b.resize(len, 0);
-        b.xf.resize(len, 0.0);
-        b.acc.resize(len, 0.0);
+        b.cols.resize(cols, 0);
         b
     }
 
@@ -129,6 +116,7 @@ impl QuantModel {
             )));
         }
         let mut body = Vec::new();
+        let mut largest_cols = 0;
         let mut fc = None;
         let mut pooled = None;
         for (spec, l) in specs.iter().zip(&q.layers) {
@@ -175,26 +163,33 @@ impl QuantModel {
                 }
                 LayerKind::Stem | LayerKind::Conv => {
                     let out = output_quant(l, cout).map_err(bad)?;
-                    let per = |i: usize| i % cout;
-                    let weight = l
-                        .weight
-                        .iter()
-                        .enumerate()
-                        .map(|(i, &w)| (w as i32 - zp(&l.weight_zero_point, per(i))) as f32)
-                        .collect();
-                    body.push((
-                        spec.name.clone(),
-                        Step::Conv(Float3x3 {
-                            kind: l.kind,
-                            geom: spec.geometry(),
-                            cin,
-                            cout,
-                            x_zero_point: l.input.zero_point,
-                            weight,
-                            zeros: vec![0.0; cout],
-                            epilogue: Epilogue::new(l.bias.clone(), out),
-                        }),
-                    ));
+                    let zps = l.weight_zero_point.len();
+                    if l.weight.len() != 9 * cin * cout || !(zps == 1 || zps == cout) {
+                        return Err(bad(format!(
+                            "{} holds {} weights and {zps} zero points for a 3×3 {cin} → {cout}",
+                            l.name,
+                            l.weight.len()
+                        )));
+                    }
+                    let args = ConvArgs {
+                        geom: spec.geometry(),
+                        cin,
+                        cout,
+                    };
+                    // (3, 3, Cin, Cout) row-major is the (9·Cin, Cout) matrix of the im2col
+                    // rows' tap order.
+                    let p = QPointwise::new(
+                        9 * cin,
+                        cout,
+                        l.weight.clone(),
+                        &l.weight_zero_point,
+                        l.bias.clone(),
+                        l.input.zero_point,
+                        out,
+                    );
+                    largest_cols =
+                        largest_cols.max(args.geom.out_h() * args.geom.out_w() * 9 * cin);
+                    body.push((spec.name.clone(), Step::Conv(args, p)));
                 }
                 LayerKind::Pointwise | LayerKind::Fc => {
                     let out = output_quant(l, cout).map_err(bad)?;
@@ -229,6 +224,7 @@ impl QuantModel {
             fc,
             softmax: q.softmax,
             largest: largest_activation(&q.config),
+            largest_cols,
             scratch: Scratch::default(),
         })
     }
@@ -332,35 +328,24 @@ impl QuantModel {
                 got: x.shape,
             });
         }
-        let mut bufs = self.scratch.take(n * self.largest);
-        let Buffers { a, b, xf, acc } = &mut bufs;
+        let mut bufs = self.scratch.take(n * self.largest, n * self.largest_cols);
+        let Buffers { a, b, cols } = &mut bufs;
         let mut len = x.data.len();
-        for (q, &v) in a.iter_mut().zip(&x.data) {
-            *q = self.input.quantize(v);
-        }
+        pq::quantize(
+            k,
+            &x.data,
+            self.input.scale,
+            self.input.zero_point,
+            &mut a[..len],
+        );
         for (name, step) in &self.body {
             let x = &a[..len];
             match step {
-                Step::Conv(l) => {
-                    let xf = &mut xf[..len];
-                    pq::dequantize(k, x, l.x_zero_point, xf);
-                    len = n * l.geom.out_h() * l.geom.out_w() * l.cout;
-                    let acc = &mut acc[..len];
-                    if l.kind == LayerKind::Depthwise {
-                        let args = DwArgs {
-                            geom: l.geom,
-                            c: l.cin,
-                        };
-                        parallel::dwconv3x3(k, &args, n, xf, &l.weight, &l.zeros, Clamp::NONE, acc);
-                    } else {
-                        let args = ConvArgs {
-                            geom: l.geom,
-                            cin: l.cin,
-                            cout: l.cout,
-                        };
-                        parallel::conv3x3(k, &args, n, xf, &l.weight, &l.zeros, Clamp::NONE, acc);
-                    }
-                    pq::requantize(k, acc, &l.epilogue, &mut b[..len]);
+                Step::Conv(args, p) => {
+                    let (oh, ow) = (args.geom.out_h(), args.geom.out_w());
+                    len = n * oh * ow * args.cout;
+                    let cols = &mut cols[..n * oh * ow * p.k];
+                    pq::conv3x3(k, args, n, x, p, cols, &mut b[..len]);
                 }
                 Step::Depthwise(args, p) => {
                     len = n * args.geom.out_h() * args.geom.out_w() * args.c;
@@ -408,10 +393,10 @@ impl QuantModel {
         Ok(out)
     }
 
-    /// Images per pass that keep the working buffers (two uint8 and two f32 activations of
-    /// the largest layer per image) under 1 GiB.
+    /// Images per pass that keep the working buffers (two uint8 activations of the largest
+    /// layer and the largest im2col matrix per image) under 1 GiB.
     pub fn max_batch(&self) -> usize {
-        ((1usize << 30) / (self.largest * 10).max(1)).max(1)
+        ((1usize << 30) / (self.largest * 2 + self.largest_cols).max(1)).max(1)
     }
 
     /// Class probabilities (N, classes): the file's softmax bytes × its scale, or, for a file
@@ -437,14 +422,6 @@ impl QuantModel {
             .into_iter()
             .map(|v| q.dequantize(v))
             .collect())
-    }
-}
-
-fn zp(z: &[i32], ch: usize) -> i32 {
-    if z.len() == 1 {
-        z[0]
-    } else {
-        z[ch]
     }
 }
 
