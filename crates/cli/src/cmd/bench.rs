@@ -85,8 +85,10 @@ fn min_median(times: &[f64]) -> (f64, f64) {
     (sorted[0], sorted[sorted.len() / 2])
 }
 
-/// Times forward passes of `n` images on `threads` threads after 10 warm-up passes, until
-/// `--iters` passes or `--max-seconds` (at least one pass).
+/// Times forward passes of `n` images on `threads` threads after a warm-up of at least 10
+/// passes and 250 ms (a fresh process's first passes of a small network run slower: page
+/// faults, frequency ramp-up, the thread pool waking), until `--iters` passes or
+/// `--max-seconds` (at least one pass).
 fn time(
     net: &Engine,
     kernels: &Kernels,
@@ -102,8 +104,11 @@ fn time(
             .collect(),
     );
     mobilenet::with_threads(threads, || -> Result<Timings> {
-        for _ in 0..10 {
+        let warm = Instant::now();
+        let mut passes = 0;
+        while passes < 10 || warm.elapsed() < Duration::from_millis(250) {
             net.forward_profiled(kernels, &x, None)?;
+            passes += 1;
         }
         let mut times = Vec::new();
         let mut per_layer: Vec<(String, Duration)> = Vec::new();
