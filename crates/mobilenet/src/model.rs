@@ -6,6 +6,7 @@
 //! ([`DEFAULT_MEMORY_LIMIT`] unless set), so a batch larger than [`MobileNet::max_batch`] runs
 //! as several passes, and a model of which not even one image fits is an [`Error::TooLarge`].
 
+use mobilenet_kernels::parallel::team;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -322,21 +323,24 @@ impl MobileNet {
         let out_dim = fc.map_or(self.feature_dim(), Linear::cout);
         let mut out = Vec::with_capacity(n * out_dim);
         let start = profile.as_deref().map_or(0, Vec::len);
-        for (i, x) in x.data.chunks(per_pass * h * w * c).enumerate() {
-            let mut times = Profile::new();
-            let m = x.len() / (h * w * c);
-            let timed = profile.is_some().then_some(&mut times);
-            out.extend(self.forward_pass(k, m, x, fc, timed, observe.as_deref_mut()));
-            if let Some(p) = profile.as_deref_mut() {
-                if i == 0 {
-                    p.extend(times);
-                } else {
-                    for (acc, (_, d)) in p[start..].iter_mut().zip(times) {
-                        acc.1 += d;
+        // The layers' tasks run on a team of spinning threads (see `parallel::team`).
+        team::with_team(|| {
+            for (i, x) in x.data.chunks(per_pass * h * w * c).enumerate() {
+                let mut times = Profile::new();
+                let m = x.len() / (h * w * c);
+                let timed = profile.is_some().then_some(&mut times);
+                out.extend(self.forward_pass(k, m, x, fc, timed, observe.as_deref_mut()));
+                if let Some(p) = profile.as_deref_mut() {
+                    if i == 0 {
+                        p.extend(times);
+                    } else {
+                        for (acc, (_, d)) in p[start..].iter_mut().zip(times) {
+                            acc.1 += d;
+                        }
                     }
                 }
             }
-        }
+        });
         Ok(out)
     }
 

@@ -1,19 +1,37 @@
-//! Whole-layer entry points that split the work over the current rayon pool and call the
-//! single-threaded kernels of a [`Kernels`] table. Callers control the thread count by running
-//! inside `ThreadPool::install`.
+//! Whole-layer entry points that split the work into tasks and call the single-threaded
+//! kernels of a [`Kernels`] table. Callers control the thread count by running inside
+//! `ThreadPool::install`; inside [`team::with_team`] (inference) the tasks run on a team of
+//! spinning threads of that size, elsewhere (training) on the rayon pool.
 
-use rayon::prelude::*;
+use std::ops::Range;
 
 use crate::dispatch::Kernels;
 use crate::gemm::{self, MatMut, MatRef};
 use crate::geometry::{Clamp, ConvArgs, DwArgs};
 use crate::packed::PackedWeights;
 
-/// Output rows per task: enough tasks to balance the pool, few enough to keep overhead low.
-fn rows_per_task(rows: usize, images: usize) -> usize {
-    let threads = rayon::current_num_threads().max(1);
-    let tasks_per_image = (threads * 2).div_ceil(images).max(1);
-    rows.div_ceil(tasks_per_image).max(1)
+/// Images × bands of output rows, about two tasks per thread: `(image, rows, y rows)` for
+/// y: (N, OH, row_len).
+pub fn image_row_bands<T>(
+    y: &mut [T],
+    n: usize,
+    oh: usize,
+    row_len: usize,
+) -> Vec<(usize, Range<usize>, &mut [T])> {
+    assert_eq!(y.len(), n * oh * row_len, "image_row_bands: y len");
+    if y.is_empty() {
+        return Vec::new();
+    }
+    let tasks_per_image = (team::threads() * 2).div_ceil(n).max(1);
+    let rows = oh.div_ceil(tasks_per_image).max(1);
+    let mut parts = Vec::with_capacity(n * oh.div_ceil(rows));
+    for (img, yi) in y.chunks_mut(oh * row_len).enumerate() {
+        for (t, yc) in yi.chunks_mut(rows * row_len).enumerate() {
+            let r0 = t * rows;
+            parts.push((img, r0..r0 + yc.len() / row_len, yc));
+        }
+    }
+    parts
 }
 
 /// Depthwise 3×3 over a batch: x: (N, H, W, C), y: (N, OH, OW, C).
@@ -30,21 +48,11 @@ pub fn dwconv3x3(
     let g = &args.geom;
     let (oh, ow, c) = (g.out_h(), g.out_w(), args.c);
     let in_len = g.in_h * g.in_w * c;
-    let out_len = oh * ow * c;
     assert_eq!(x.len(), n * in_len, "dwconv3x3: x len");
-    assert_eq!(y.len(), n * out_len, "dwconv3x3: y len");
-    let rpt = rows_per_task(oh, n);
-    y.par_chunks_mut(out_len)
-        .zip(x.par_chunks(in_len))
-        .for_each(|(yi, xi)| {
-            yi.par_chunks_mut(rpt * ow * c)
-                .enumerate()
-                .for_each(|(t, yc)| {
-                    let r0 = t * rpt;
-                    let r1 = r0 + yc.len() / (ow * c);
-                    (k.dwconv3x3)(args, xi, w, b, clamp, r0..r1, yc);
-                });
-        });
+    assert_eq!(y.len(), n * oh * ow * c, "dwconv3x3: y len");
+    team::run(image_row_bands(y, n, oh, ow * c), |(img, rows, yc)| {
+        (k.dwconv3x3)(args, &x[img * in_len..][..in_len], w, b, clamp, rows, yc)
+    });
 }
 
 /// Dense 3×3 over a batch: x: (N, H, W, Cin), y: (N, OH, OW, Cout).
@@ -61,21 +69,12 @@ pub fn conv3x3(
     let g = &args.geom;
     let (oh, ow) = (g.out_h(), g.out_w());
     let in_len = g.in_h * g.in_w * args.cin;
-    let out_len = oh * ow * args.cout;
     assert_eq!(x.len(), n * in_len, "conv3x3: x len");
-    assert_eq!(y.len(), n * out_len, "conv3x3: y len");
-    let rpt = rows_per_task(oh, n);
-    y.par_chunks_mut(out_len)
-        .zip(x.par_chunks(in_len))
-        .for_each(|(yi, xi)| {
-            yi.par_chunks_mut(rpt * ow * args.cout)
-                .enumerate()
-                .for_each(|(t, yc)| {
-                    let r0 = t * rpt;
-                    let r1 = r0 + yc.len() / (ow * args.cout);
-                    (k.conv3x3)(args, xi, w, b, clamp, r0..r1, yc);
-                });
-        });
+    assert_eq!(y.len(), n * oh * ow * args.cout, "conv3x3: y len");
+    team::run(
+        image_row_bands(y, n, oh, ow * args.cout),
+        |(img, rows, yc)| (k.conv3x3)(args, &x[img * in_len..][..in_len], w, b, clamp, rows, yc),
+    );
 }
 
 /// Pointwise convolution / fully connected over M rows: x: (M, K), w: (K, N), b: (N), y: (M, N).
@@ -110,7 +109,7 @@ pub fn pointwise(
         MatRef::new(w, k, n),
         MatMut::new(y, m, n),
     );
-    let threads = rayon::current_num_threads().max(1);
+    let threads = team::threads();
     // Below ~2 MFLOP a task costs more to hand out than it saves.
     let tasks = threads.min((m * n * k).div_ceil(1 << 20)).max(1);
     if tasks == 1 {
@@ -141,9 +140,9 @@ pub fn pointwise(
             c0 = c1;
         }
     }
-    parts
-        .into_par_iter()
-        .for_each(|(a, wm, c, b)| pointwise_task(kern, a, wm, c, b, clamp));
+    team::run(parts, |(a, wm, c, b)| {
+        pointwise_task(kern, a, wm, c, b, clamp)
+    });
 }
 
 /// Products with fewer rows than this are split over threads by columns.
@@ -205,7 +204,7 @@ pub fn pointwise_packed(
     if m == 0 || n == 0 {
         return;
     }
-    let threads = rayon::current_num_threads().max(1);
+    let threads = team::threads();
     // Below ~2 MFLOP a task costs more to hand out than it saves.
     let tasks = threads.min((m * n * k).div_ceil(1 << 20)).max(1);
     let c = MatMut::new(y, m, n);
@@ -236,9 +235,9 @@ pub fn pointwise_packed(
             p0 = p1;
         }
     }
-    parts
-        .into_par_iter()
-        .for_each(|(x, panels, c)| (kern.pointwise_packed)(x, w, b, clamp, panels, c));
+    team::run(parts, |(x, panels, c)| {
+        (kern.pointwise_packed)(x, w, b, clamp, panels, c)
+    });
 }
 
 /// Row bands of [`pointwise_packed`] are multiples of this (the AVX-512 tile height).
@@ -249,10 +248,10 @@ pub fn global_avg_pool(k: &Kernels, n: usize, c: usize, x: &[f32], y: &mut [f32]
     assert_eq!(y.len(), n * c, "global_avg_pool: y len");
     assert!(n > 0 && x.len().is_multiple_of(n), "global_avg_pool: x len");
     let per = x.len() / n;
-    y.par_chunks_mut(c)
-        .zip(x.par_chunks(per))
-        .for_each(|(yi, xi)| (k.global_avg_pool)(xi, c, yi));
+    let parts: Vec<_> = y.chunks_mut(c).zip(x.chunks(per)).collect();
+    team::run(parts, |(yi, xi)| (k.global_avg_pool)(xi, c, yi));
 }
 
 pub mod q8;
+pub mod team;
 pub mod train;

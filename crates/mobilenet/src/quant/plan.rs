@@ -15,7 +15,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use mobilenet_kernels::parallel::q8 as pq;
+use mobilenet_kernels::parallel::{q8 as pq, team};
 use mobilenet_kernels::qdepthwise::QDepthwise;
 use mobilenet_kernels::qpacked::QPointwise;
 use mobilenet_kernels::quant::{OutputQuant, Requant};
@@ -304,6 +304,17 @@ impl QuantModel {
     }
 
     fn run(
+        &self,
+        k: &Kernels,
+        x: &Tensor,
+        trace: Option<&mut Vec<Vec<u8>>>,
+        profile: Option<&mut Profile>,
+    ) -> Result<Vec<u8>> {
+        // The layers' tasks run on a team of spinning threads (see `parallel::team`).
+        team::with_team(|| self.run_on_team(k, x, trace, profile))
+    }
+
+    fn run_on_team(
         &self,
         k: &Kernels,
         x: &Tensor,
