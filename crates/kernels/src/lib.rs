@@ -16,8 +16,10 @@
 //!   weights): TFLite's requantization arithmetic, the VNNI weight packing and the prepared
 //!   depthwise layer; its kernels are the
 //!   table's `q8` entries (`reference/q8.rs`, `x86_64/q8_avx512.rs`).
+//! - [`cpu`]: cache sizes, for choices that depend on them.
 //! - [`parallel`]: splits whole-layer work over the current rayon pool and calls the table.
 
+pub mod cpu;
 pub mod dispatch;
 pub mod gemm;
 pub mod geometry;

@@ -87,6 +87,8 @@ fn a_4096_pixel_model_runs_in_passes_that_fit_the_memory_limit() {
     assert_eq!(net.activation_bytes_per_image(), 2 * 2048 * 2048 * 16 * 4);
     assert_eq!(net.memory_limit(), mobilenet::model::DEFAULT_MEMORY_LIMIT);
     assert_eq!(net.max_batch().unwrap(), 2);
+    // Passes never exceed the memory limit, whatever the cache, and hold at least one image.
+    assert!((1..=2).contains(&net.images_per_pass().unwrap()));
 }
 
 /// A small random network, for the memory-limit tests.
@@ -106,6 +108,7 @@ fn a_batch_above_the_memory_limit_gives_the_logits_of_single_images() {
     let per_image = net.activation_bytes_per_image();
     net.set_memory_limit(2 * per_image + 1);
     assert_eq!(net.max_batch().unwrap(), 2);
+    assert!((1..=2).contains(&net.images_per_pass().unwrap()));
     let n = 5;
     let len = 64 * 64 * 3;
     let x = Tensor::from_vec(

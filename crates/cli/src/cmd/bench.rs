@@ -40,6 +40,8 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     let specs = net.layers();
     let macs_of = |name: &str| specs.iter().find(|l| l.name == name).map_or(0, |l| l.macs);
     let total_macs: u64 = specs.iter().map(|l| l.macs).sum();
+    let per_pass = net.images_per_pass()?.min(n);
+    let caches = mobilenet_kernels::cpu::caches();
     if a.json {
         let layers: Vec<_> = layer_ms
             .iter()
@@ -54,6 +56,8 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
             "model": source.to_string_lossy(), "iters": times.len(),
             "min_ms": min, "median_ms": median, "images_per_s": n as f64 * 1e3 / median,
             "gflops": 2.0 * total_macs as f64 * n as f64 / (median * 1e6), "layers": layers,
+            "images_per_pass": per_pass,
+            "caches": { "l1d": caches.l1d, "l2": caches.l2, "l3": caches.l3, "assumed": caches.assumed },
         }))?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -73,6 +77,16 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         out += &format!(
             "{name:<14} {ms:>9.4} {gflops:>9.1} {:>6.1}%\n",
             100.0 * ms / sum
+        );
+    }
+    if n > 1 {
+        out += &format!(
+            "\n{} pass(es) of up to {per_pass} image(s): caches L1d {} KiB, L2 {} KiB, L3 {} KiB{}\n",
+            n.div_ceil(per_pass),
+            caches.l1d >> 10,
+            caches.l2 >> 10,
+            caches.l3 >> 10,
+            if caches.assumed { " (assumed: not reported by the system)" } else { "" },
         );
     }
     output::print(&out)?;

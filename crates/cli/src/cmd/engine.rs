@@ -78,6 +78,14 @@ impl Engine {
         })
     }
 
+    /// Images one pass of the network computes (a larger batch runs in several).
+    pub fn images_per_pass(&self) -> Result<usize> {
+        Ok(match self {
+            Engine::Float(n) => n.images_per_pass()?,
+            Engine::Int8(q) => q.max_batch(),
+        })
+    }
+
     pub fn require_classifier(&self) -> Result<()> {
         match self {
             Engine::Float(n) => n.require_classifier()?,
