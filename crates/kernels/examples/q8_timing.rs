@@ -1,6 +1,7 @@
 //! Times the int8 path's 3×3 layers, one thread, each table: a depthwise layer
 //! (14 × 14 × 512, stride 1) and the stems of Google's 0.25/128 and 0.5/160 models
-//! (im2col, then the uint8 GEMM of (OH·OW, 27) × (27, Cout)).
+//! (im2col, then the uint8 GEMM of (OH·OW, 27) × (27, Cout)), and the input quantization of a
+//! 128 × 128 RGB image.
 //! `cargo run --release -p mobilenet-kernels --example q8_timing`
 
 use std::time::Instant;
@@ -72,6 +73,9 @@ fn main() {
             let gemm = best(|| (k.q8.pointwise)(&cols, &p, 0..p.panels(), &mut y));
             print!("  stem {r}/{cout}: im2col {im:6.1} µs gemm {gemm:6.1} µs");
         }
-        println!();
+        let xf: Vec<f32> = (0..128 * 128 * 3).map(|i| (i % 255) as f32 / 127.5 - 1.0).collect();
+        let mut q = vec![0u8; xf.len()];
+        let qt = best(|| (k.q8.quantize)(&xf, 1.0 / 128.0, 128, &mut q));
+        println!("  quantize 128×128×3 {qt:6.1} µs");
     }
 }

@@ -1,6 +1,5 @@
 //! Times one training step of a network, phase by phase (forward, backward, optimizer), on
 //! random data: `cargo run --release -p mobilenet --example train_step -- [batch] [threads] [alpha] [iters]`.
-//! With `TRAIN_STEP_PROFILE=1` it also prints the time of each layer's backward.
 
 use std::time::Instant;
 
