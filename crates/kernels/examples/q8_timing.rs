@@ -73,7 +73,9 @@ fn main() {
             let gemm = best(|| (k.q8.pointwise)(&cols, &p, 0..p.panels(), &mut y));
             print!("  stem {r}/{cout}: im2col {im:6.1} µs gemm {gemm:6.1} µs");
         }
-        let xf: Vec<f32> = (0..128 * 128 * 3).map(|i| (i % 255) as f32 / 127.5 - 1.0).collect();
+        let xf: Vec<f32> = (0..128 * 128 * 3)
+            .map(|i| (i % 255) as f32 / 127.5 - 1.0)
+            .collect();
         let mut q = vec![0u8; xf.len()];
         let qt = best(|| (k.q8.quantize)(&xf, 1.0 / 128.0, 128, &mut q));
         println!("  quantize 128×128×3 {qt:6.1} µs");

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use mobilenet::image::{load_input, Preprocess};
 use mobilenet::io::tflite::import_tflite_quantized;
 use mobilenet::quant::QuantModel;
+use mobilenet::LayerKind;
 use serde_json::Value;
 
 fn fixtures() -> PathBuf {
@@ -134,4 +135,36 @@ fn alpha_0_5_160_matches_tflite_step_for_step() {
 #[test]
 fn alpha_0_75_192_matches_tflite_step_for_step() {
     check_model("mobilenet_v1_0.75_192_quant");
+}
+
+/// A quantized checkpoint whose layer holds the wrong number of weights or zero points, or an
+/// input zero point outside 0..=255, is refused by name when the plan is prepared (the
+/// prepared layers would assert on it).
+#[test]
+fn a_malformed_quantized_layer_is_an_error_naming_it() {
+    let path = model_path("mobilenet_v1_0.25_128_quant").expect("shipped fixture");
+    let bytes = std::fs::read(&path).unwrap();
+    let q = import_tflite_quantized(&bytes, &path)
+        .unwrap()
+        .expect("a quantized file");
+    assert!(QuantModel::new(&q, &path).is_ok());
+    type Damage = fn(&mut mobilenet::quant::QuantLayer);
+    let damage: [(&str, Damage); 4] = [
+        ("weights", |l| {
+            l.weight.pop();
+        }),
+        ("zero points", |l| l.weight_zero_point = vec![0; 3]),
+        ("input zero point", |l| l.input.zero_point = 300),
+        ("negative input zero point", |l| l.input.zero_point = -1),
+    ];
+    for kind in [LayerKind::Stem, LayerKind::Depthwise, LayerKind::Pointwise] {
+        for (what, f) in damage {
+            let mut bad = q.clone();
+            let l = bad.layers.iter_mut().find(|l| l.kind == kind).unwrap();
+            f(l);
+            let name = l.name.clone();
+            let err = QuantModel::new(&bad, &path).expect_err(what).to_string();
+            assert!(err.contains(&name), "{kind:?} {what}: {err}");
+        }
+    }
 }

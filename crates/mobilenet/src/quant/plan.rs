@@ -136,21 +136,10 @@ impl QuantModel {
                         geom: spec.geometry(),
                         c: cin,
                     };
-                    if cin != cout || l.weight.len() != 9 * cout {
-                        return Err(bad(format!(
-                            "{} holds {} weights for a depthwise 3×3 of {cout} channels",
-                            l.name,
-                            l.weight.len()
-                        )));
+                    if cin != cout {
+                        return Err(bad(format!("{} maps {cin} to {cout} channels", l.name)));
                     }
-                    let zps = l.weight_zero_point.len();
-                    if !(zps == 1 || zps == cout) || !(0..=255).contains(&l.input.zero_point) {
-                        return Err(bad(format!(
-                            "{} has {zps} weight zero points for {cout} channels and input zero \
-                             point {}",
-                            l.name, l.input.zero_point
-                        )));
-                    }
+                    check_layer(l, 9 * cout, cout).map_err(bad)?;
                     let p = QDepthwise::new(
                         cout,
                         l.weight.clone(),
@@ -163,14 +152,7 @@ impl QuantModel {
                 }
                 LayerKind::Stem | LayerKind::Conv => {
                     let out = output_quant(l, cout).map_err(bad)?;
-                    let zps = l.weight_zero_point.len();
-                    if l.weight.len() != 9 * cin * cout || !(zps == 1 || zps == cout) {
-                        return Err(bad(format!(
-                            "{} holds {} weights and {zps} zero points for a 3×3 {cin} → {cout}",
-                            l.name,
-                            l.weight.len()
-                        )));
-                    }
+                    check_layer(l, 9 * cin * cout, cout).map_err(bad)?;
                     let args = ConvArgs {
                         geom: spec.geometry(),
                         cin,
@@ -178,30 +160,15 @@ impl QuantModel {
                     };
                     // (3, 3, Cin, Cout) row-major is the (9·Cin, Cout) matrix of the im2col
                     // rows' tap order.
-                    let p = QPointwise::new(
-                        9 * cin,
-                        cout,
-                        l.weight.clone(),
-                        &l.weight_zero_point,
-                        l.bias.clone(),
-                        l.input.zero_point,
-                        out,
-                    );
+                    let p = qpointwise(l, 9 * cin, cout, out);
                     largest_cols =
                         largest_cols.max(args.geom.out_h() * args.geom.out_w() * 9 * cin);
                     body.push((spec.name.clone(), Step::Conv(args, p)));
                 }
                 LayerKind::Pointwise | LayerKind::Fc => {
                     let out = output_quant(l, cout).map_err(bad)?;
-                    let p = QPointwise::new(
-                        cin,
-                        cout,
-                        l.weight.clone(),
-                        &l.weight_zero_point,
-                        l.bias.clone(),
-                        l.input.zero_point,
-                        out,
-                    );
+                    check_layer(l, cin * cout, cout).map_err(bad)?;
+                    let p = qpointwise(l, cin, cout, out);
                     if l.kind == LayerKind::Fc {
                         fc = Some((p, l.output));
                     } else {
@@ -434,6 +401,39 @@ impl QuantModel {
             .map(|v| q.dequantize(v))
             .collect())
     }
+}
+
+/// What the prepared layers assume of `l`: `weights` weights, one or `cout` weight zero
+/// points, an input zero point in `0..=255`.
+fn check_layer(l: &QuantLayer, weights: usize, cout: usize) -> std::result::Result<(), String> {
+    let zps = l.weight_zero_point.len();
+    if l.weight.len() != weights || !(zps == 1 || zps == cout) {
+        return Err(format!(
+            "{} holds {} weights and {zps} weight zero points; expected {weights} and 1 or {cout}",
+            l.name,
+            l.weight.len()
+        ));
+    }
+    if !(0..=255).contains(&l.input.zero_point) {
+        return Err(format!(
+            "{} has input zero point {}",
+            l.name, l.input.zero_point
+        ));
+    }
+    Ok(())
+}
+
+/// Layer `l` (checked) as a prepared `(k, n)` 1×1 GEMM.
+fn qpointwise(l: &QuantLayer, k: usize, n: usize, out: OutputQuant) -> QPointwise {
+    QPointwise::new(
+        k,
+        n,
+        l.weight.clone(),
+        &l.weight_zero_point,
+        l.bias.clone(),
+        l.input.zero_point,
+        out,
+    )
 }
 
 /// TFLite's requantization of layer `l`: `QuantizeMultiplier(s_x · s_w[c] / s_y)` in f64 (the
