@@ -65,6 +65,18 @@ impl Conv2dGeometry {
         (self.in_w + self.pad.left + self.pad.right - Self::K) / self.stride + 1
     }
 
+    /// The output columns whose three horizontal taps all lie inside the image (an empty range
+    /// at `ox_lo` when there are none): kernels run these without border checks.
+    pub fn interior_cols(&self) -> Range<usize> {
+        let ow = self.out_w();
+        let lo = self.pad.left.div_ceil(self.stride).min(ow);
+        let hi = match (self.in_w + self.pad.left).checked_sub(Self::K) {
+            Some(span) => (span / self.stride + 1).min(ow).max(lo),
+            None => lo,
+        };
+        lo..hi
+    }
+
     /// Checks the preconditions every kernel relies on.
     pub fn validate(&self) {
         assert!(self.stride >= 1, "conv geometry: stride must be >= 1");

@@ -138,11 +138,7 @@ pub fn im2col3x3(args: &ConvArgs, x: &[u8], xz: u8, rows: Range<usize>, cols: &m
     assert_eq!(cols.len(), rows.len() * ow * k, "q8 im2col3x3: cols");
     // Output columns whose three taps all lie inside the image's width: their kernel rows are
     // runs of 3·Cin contiguous input bytes.
-    let ox_lo = g.pad.left.div_ceil(g.stride).min(ow);
-    let ox_hi = match (g.in_w + g.pad.left).checked_sub(3) {
-        Some(span) => (span / g.stride + 1).min(ow).max(ox_lo),
-        None => ox_lo,
-    };
+    let interior = g.interior_cols();
     let run = 3 * cin;
     for (r, oy) in rows.enumerate() {
         for ox in 0..ow {
@@ -153,7 +149,7 @@ pub fn im2col3x3(args: &ConvArgs, x: &[u8], xz: u8, rows: Range<usize>, cols: &m
                     .filter(|&iy| iy < g.in_h);
                 let dst = &mut patch[kh * run..][..run];
                 match iy {
-                    Some(iy) if (ox_lo..ox_hi).contains(&ox) => {
+                    Some(iy) if interior.contains(&ox) => {
                         let src = &x[(iy * g.in_w + ox * g.stride - g.pad.left) * cin..][..run];
                         copy_run(dst, src);
                     }

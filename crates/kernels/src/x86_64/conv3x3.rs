@@ -39,14 +39,10 @@ pub(super) unsafe fn forward<S: Simd, const P: usize>(
         return;
     }
     let (s, pt, pl) = (g.stride, g.pad.top as isize, g.pad.left as isize);
-    // Interior columns: all three horizontal taps inside the image.
-    let ox_lo = (pl as usize).div_ceil(s).min(ow);
-    let ox_hi = if g.in_w + pl as usize >= 3 {
-        ((g.in_w + pl as usize - 3) / s + 1).min(ow)
-    } else {
-        0
-    }
-    .max(ox_lo);
+    let Range {
+        start: ox_lo,
+        end: ox_hi,
+    } = g.interior_cols();
     let l = S::LANES;
     // SAFETY (whole block): the caller guarantees S's features. `Tile::run` reads only taps
     // whose row lies in [kh0, kh1) (inside the image by construction) and whose column lies in

@@ -308,12 +308,10 @@ unsafe fn dwconv3x3_avx2(
     let lo = _mm256_set1_epi32(p.out.min);
     let hi = _mm256_set1_epi32(p.out.max);
     let xz = _mm256_set1_epi32(p.x_zero_point);
-    // Output columns whose three taps all lie inside the image's width.
-    let ox_lo = g.pad.left.div_ceil(s).min(ow);
-    let ox_hi = match (g.in_w + g.pad.left).checked_sub(3) {
-        Some(span) => (span / s + 1).min(ow).max(ox_lo),
-        None => ox_lo,
-    };
+    let Range {
+        start: ox_lo,
+        end: ox_hi,
+    } = g.interior_cols();
     // SAFETY: every input read is a pixel inside the image (checked per tap at the borders,
     // by `ox_lo..ox_hi` inside), `len` bytes from channel c0; every output write is inside
     // row r of `y`; the per-channel vectors are padded to whole vectors.
