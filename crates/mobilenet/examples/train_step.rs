@@ -1,5 +1,6 @@
 //! Times one training step of a network, phase by phase (forward, backward, optimizer), on
-//! random data: `cargo run --release -p mobilenet --example train_step -- [batch] [threads] [alpha] [iters]`.
+//! random data, and where it went layer by layer (the training profile):
+//! `cargo run --release -p mobilenet --example train_step -- [batch] [threads] [alpha] [iters]`.
 
 use std::time::Instant;
 
@@ -44,7 +45,9 @@ fn main() {
             let t2 = Instant::now();
             opt.step(&mut net, 0.01, 1.0);
             let t3 = Instant::now();
-            if it > 0 {
+            if it == 0 {
+                net.reset_profile();
+            } else {
                 tf += (t1 - t0).as_secs_f64();
                 tb += (t2 - t1).as_secs_f64();
                 to += (t3 - t2).as_secs_f64();
@@ -55,6 +58,33 @@ fn main() {
         println!(
             "isa {} batch {n} threads {threads} alpha {alpha}: forward {:.1} ms, backward {:.1} ms, optimizer {:.1} ms, step {:.1} ms = {:.0} images/s",
             k.isa, tf / it * 1e3, tb / it * 1e3, to / it * 1e3, total * 1e3, n as f64 / total
+        );
+        println!(
+            "{:<8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  (ms per step)",
+            "layer", "conv", "bn", "bn_bwd", "dW", "dX", "total"
+        );
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3 / it;
+        let mut sum = [0.0; 6];
+        for p in net.profile() {
+            let row = [
+                ms(p.conv),
+                ms(p.bn),
+                ms(p.bn_backward),
+                ms(p.filter_grad),
+                ms(p.input_grad),
+                ms(p.forward() + p.backward()),
+            ];
+            for (s, r) in sum.iter_mut().zip(row) {
+                *s += r;
+            }
+            println!(
+                "{:<8} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
+                p.name, row[0], row[1], row[2], row[3], row[4], row[5]
+            );
+        }
+        println!(
+            "{:<8} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
+            "sum", sum[0], sum[1], sum[2], sum[3], sum[4], sum[5]
         );
     })
     .unwrap();

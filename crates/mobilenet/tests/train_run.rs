@@ -306,3 +306,33 @@ fn flip_horizontal_mirrors_each_row_and_is_its_own_inverse() {
     mobilenet::train::flip_horizontal(&mut t, w, c);
     assert_eq!(t, orig);
 }
+
+#[test]
+fn the_training_profile_counts_every_layer_of_every_step() {
+    let k = mobilenet_kernels::kernels();
+    let mut t = net();
+    let n = 4;
+    let [h, w, c] = t.input_hwc();
+    let x: Vec<f32> = (0..n * h * w * c).map(|i| (i % 7) as f32 - 3.0).collect();
+    let labels = [0u32, 1, 2, 0];
+    for _ in 0..3 {
+        let logits = t
+            .forward(k, &x, n, mobilenet::train::Mode::Train)
+            .unwrap()
+            .to_vec();
+        let mut d = vec![0.0; logits.len()];
+        mobilenet::train::softmax_cross_entropy(&logits, &labels, 3, 0.0, Some(&mut d));
+        t.backward(k, &x, &d).unwrap();
+    }
+    let names: Vec<&str> = t.profile().iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names.len(), t.layers.len() + 1);
+    assert_eq!(names[0], "stem");
+    assert_eq!(names[names.len() - 1], "head");
+    for p in t.profile() {
+        assert_eq!(p.steps, 3, "{}", p.name);
+        assert!(p.forward() > std::time::Duration::ZERO, "{}", p.name);
+        assert!(p.backward() > std::time::Duration::ZERO, "{}", p.name);
+    }
+    t.reset_profile();
+    assert!(t.profile().iter().all(|p| p.steps == 0));
+}

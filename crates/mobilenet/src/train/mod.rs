@@ -18,7 +18,7 @@ pub mod schedule;
 pub mod trainer;
 
 pub use loss::{softmax_cross_entropy, LossStats};
-pub use network::{Mode, ParamKind, TrainNet};
+pub use network::{LayerProfile, Mode, ParamKind, TrainNet};
 pub use optimizer::{DecayRule, Optimizer, OptimizerKind};
 pub use schedule::{Schedule, ScheduleKind};
 pub use trainer::{

@@ -15,6 +15,7 @@
 //! inference [`crate::MobileNet`] folds as it does any other model.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use mobilenet_kernels::parallel::{self, train as ops, train::Workspace};
 use mobilenet_kernels::reference::batch_norm::BnStats;
@@ -169,6 +170,35 @@ pub struct Fc {
     pub dbias: Vec<f32>,
 }
 
+/// Where one layer's training time went, summed over every forward and backward since the
+/// last [`TrainNet::reset_profile`] (the per-layer training profile).
+#[derive(Debug, Clone, Default)]
+pub struct LayerProfile {
+    pub name: String,
+    /// The convolution (no bias, no clamp).
+    pub conv: Duration,
+    /// BatchNorm statistics + scale, shift and clamp.
+    pub bn: Duration,
+    /// BatchNorm + clamp backward (its two passes).
+    pub bn_backward: Duration,
+    /// The weight gradient.
+    pub filter_grad: Duration,
+    /// The input gradient.
+    pub input_grad: Duration,
+    /// Forward passes counted.
+    pub steps: u32,
+}
+
+impl LayerProfile {
+    pub fn forward(&self) -> Duration {
+        self.conv + self.bn
+    }
+
+    pub fn backward(&self) -> Duration {
+        self.bn_backward + self.filter_grad + self.input_grad
+    }
+}
+
 /// Activations and gradients planned for one batch capacity.
 #[derive(Debug, Default)]
 struct Arena {
@@ -198,6 +228,8 @@ pub struct TrainNet {
     arena: Arena,
     /// Batch size of the last forward (what backward will use).
     last_n: usize,
+    /// Per conv layer, then the classifier head (pool + FC + their gradients).
+    profile: Vec<LayerProfile>,
 }
 
 impl TrainNet {
@@ -347,6 +379,7 @@ impl TrainNet {
             zeros: vec![0.0; max_c],
             arena: Arena::default(),
             last_n: 0,
+            profile: Vec::new(),
         })
     }
 
@@ -360,6 +393,26 @@ impl TrainNet {
 
     pub fn labels(&self) -> &[String] {
         &self.labels
+    }
+
+    /// Where the training time went per layer since the last [`TrainNet::reset_profile`]: the
+    /// convolutions in order, then `head` (pool, classifier and their gradients in
+    /// `conv`/`filter_grad`/`input_grad`).
+    pub fn profile(&self) -> &[LayerProfile] {
+        &self.profile
+    }
+
+    pub fn reset_profile(&mut self) {
+        self.profile = self
+            .layers
+            .iter()
+            .map(|l| l.name.as_str())
+            .chain(["head"])
+            .map(|name| LayerProfile {
+                name: name.into(),
+                ..LayerProfile::default()
+            })
+            .collect();
     }
 
     /// (H, W, 3) of one input image.
@@ -525,6 +578,9 @@ impl TrainNet {
         }
         self.plan(n);
         self.last_n = n;
+        if self.profile.len() != self.layers.len() + 1 {
+            self.reset_profile();
+        }
         let eps = self.config.bn_eps;
         let clamp = self.clamp;
         let arena = &mut self.arena;
@@ -537,10 +593,17 @@ impl TrainNet {
                 &prev[i - 1][..n * l.in_len]
             };
             let z = &mut arena.z[i][..len];
+            let t0 = Instant::now();
             l.conv_forward(k, n, input, &self.zeros, z);
+            let t1 = Instant::now();
             l.bn_stats(k, z, mode, eps, &mut arena.ws);
             ops::scale_shift_clamp(k, z, &l.scale, &l.shift, clamp, &mut rest[0][..len]);
+            let p = &mut self.profile[i];
+            p.conv += t1 - t0;
+            p.bn += t1.elapsed();
+            p.steps += 1;
         }
+        let t_head = Instant::now();
         let last = self.layers.last().expect("MobileNet has layers");
         let cin = self.fc.cin;
         let pooled = &mut arena.pooled[..n * cin];
@@ -563,6 +626,9 @@ impl TrainNet {
             Clamp::NONE,
             logits,
         );
+        let head = self.profile.last_mut().expect("profile has a head");
+        head.conv += t_head.elapsed();
+        head.steps += 1;
         Ok(&arena.logits[..n * self.fc.classes])
     }
 
@@ -606,6 +672,7 @@ impl TrainNet {
                 dlogits.len()
             )));
         }
+        let t_head = Instant::now();
         self.backward_classifier(dlogits)?;
         let clamp = self.clamp;
         let arena = &mut self.arena;
@@ -625,9 +692,13 @@ impl TrainNet {
                 }
             }
         }
+        if let Some(head) = self.profile.last_mut() {
+            head.input_grad += t_head.elapsed();
+        }
         let (mut g, mut g_next) = (std::mem::take(&mut arena.g0), std::mem::take(&mut arena.g1));
         for i in (0..self.layers.len()).rev() {
             let l = &mut self.layers[i];
+            let t0 = Instant::now();
             let len = n * l.out_len;
             let d = &mut g[..len];
             let stats = BnStats {
@@ -653,7 +724,8 @@ impl TrainNet {
             };
             let dz = &g[..len];
             let dx = &mut g_next[..n * l.in_len];
-            match &l.op {
+            let t1 = Instant::now();
+            let t2 = match &l.op {
                 ConvOp::Dense(args) => {
                     ops::conv3x3_backward_filter(
                         args,
@@ -664,9 +736,11 @@ impl TrainNet {
                         &mut arena.col,
                         &mut arena.ws,
                     );
+                    let t2 = Instant::now();
                     if i > 0 {
                         ops::conv3x3_backward_input(args, n, dz, &l.weight, dx, &mut arena.col);
                     }
+                    t2
                 }
                 ConvOp::Depthwise(args) => {
                     ops::dwconv3x3_backward_filter(
@@ -678,17 +752,26 @@ impl TrainNet {
                         &mut l.dweight,
                         &mut arena.ws,
                     );
+                    let t2 = Instant::now();
                     if i > 0 {
                         ops::dwconv3x3_backward_input(k, args, n, dz, &l.weight, dx);
                     }
+                    t2
                 }
                 ConvOp::Pointwise { cin, cout, hw } => {
                     let m = n * hw;
                     ops::matmul_tn(*cin, *cout, m, input, dz, &mut l.dweight, &mut arena.ws);
+                    let t2 = Instant::now();
                     if i > 0 {
                         ops::matmul_nt(m, *cin, *cout, dz, &l.weight, dx);
                     }
+                    t2
                 }
+            };
+            if let Some(p) = self.profile.get_mut(i) {
+                p.bn_backward += t1 - t0;
+                p.filter_grad += t2 - t1;
+                p.input_grad += t2.elapsed();
             }
             std::mem::swap(&mut g, &mut g_next);
         }
