@@ -205,7 +205,6 @@ pub type ScaleShiftClampFn =
 /// BatchNorm + clamp backward, first pass: accumulates dβ and dγ over rows of (M, C).
 pub type BnActBackwardSumsFn = fn(
     da: &[f32],
-    a: &[f32],
     z: &[f32],
     stats: BnStats<'_>,
     clamp: Clamp,
@@ -215,7 +214,7 @@ pub type BnActBackwardSumsFn = fn(
 
 /// BatchNorm + clamp backward, second pass: da → dz in place over (M, C).
 pub type BnActBackwardApplyFn =
-    fn(d: &mut [f32], a: &[f32], z: &[f32], stats: BnStats<'_>, coef: BnBackward<'_>, clamp: Clamp);
+    fn(d: &mut [f32], z: &[f32], stats: BnStats<'_>, coef: BnBackward<'_>, clamp: Clamp);
 
 /// Quantized pointwise / fully connected: x: (M, K) u8, y: (M, N) u8; writes the columns of
 /// weight panels `panels` only.

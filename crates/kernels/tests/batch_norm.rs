@@ -55,13 +55,15 @@ fn assert_bits(what: &str, got: &[f32], want: &[f32]) {
     }
 }
 
-/// Activations after a ReLU6 with some values exactly on 0 and 6 (where the gradient stops).
-fn clamped(rng: &mut Rng, n: usize) -> Vec<f32> {
-    (0..n)
-        .map(|i| match i % 7 {
-            0 => 0.0,
-            1 => 6.0,
-            _ => rng.uniform(-1.0, 7.0),
+/// BatchNorm inputs over (M, C) whose clamp inputs `z·scale + shift` ([`BwdCase::new`]) fall
+/// exactly on 0 and 6 now and then (where the gradient stops), and on both sides of them.
+fn bn_inputs(rng: &mut Rng, m: usize, c: usize) -> Vec<f32> {
+    (0..m * c)
+        .map(|i| match (i % c % 3, i % 7) {
+            // Channels with scale 1, shift 0: z is the clamp's input.
+            (0, 0) => 0.0,
+            (0, 1) => 6.0,
+            _ => rng.uniform(-5.0, 7.0),
         })
         .collect()
 }
@@ -186,10 +188,11 @@ fn scale_shift_clamp_bit_identical_to_reference() {
 
 struct BwdCase {
     da: Vec<f32>,
-    a: Vec<f32>,
     z: Vec<f32>,
     mean: Vec<f32>,
     rstd: Vec<f32>,
+    scale: Vec<f32>,
+    shift: Vec<f32>,
     k: Vec<f32>,
     mb: Vec<f32>,
     mg: Vec<f32>,
@@ -198,10 +201,18 @@ struct BwdCase {
 impl BwdCase {
     fn new(c: usize, m: usize, seed: u64) -> BwdCase {
         let mut rng = Rng::new(seed);
+        let da = rng.fill(m * c, -1.0, 1.0);
+        let z = bn_inputs(&mut rng, m, c);
+        let mut scale = rng.fill(c, 0.3, 1.5);
+        let mut shift = rng.fill(c, -1.0, 1.0);
+        for ch in (0..c).step_by(3) {
+            (scale[ch], shift[ch]) = (1.0, 0.0);
+        }
         BwdCase {
-            da: rng.fill(m * c, -1.0, 1.0),
-            a: clamped(&mut rng, m * c),
-            z: rng.fill(m * c, -5.0, 7.0),
+            da,
+            z,
+            scale,
+            shift,
             mean: rng.fill(c, -1.0, 2.0),
             rstd: rng.fill(c, 0.2, 3.0),
             k: rng.fill(c, -2.0, 2.0),
@@ -214,6 +225,8 @@ impl BwdCase {
         BnStats {
             mean: &self.mean,
             rstd: &self.rstd,
+            scale: &self.scale,
+            shift: &self.shift,
         }
     }
 }
@@ -227,7 +240,7 @@ fn act_backward_sums_match_reference() {
                     let t = BwdCase::new(c, m, (c * 17 + m) as u64);
                     let init: Vec<f64> = (0..2 * c).map(|i| i as f64 * 0.25 - 1.0).collect();
                     let (mut wb, mut wg) = (init[..c].to_vec(), init[c..].to_vec());
-                    bn::act_backward_sums(&t.da, &t.a, &t.z, t.stats(), clamp, &mut wb, &mut wg);
+                    bn::act_backward_sums(&t.da, &t.z, t.stats(), clamp, &mut wb, &mut wg);
                     // Σ|terms|: |da| and |da·x̂| over every row (a bound on the gated sums).
                     let (mut mb, mut mg) = (vec![0.0f64; c], vec![0.0f64; c]);
                     for i in 0..m * c {
@@ -241,20 +254,8 @@ fn act_backward_sums_match_reference() {
                         mg[ch] += init[c + ch].abs();
                     }
                     let (mut gb, mut gg) = (init[..c].to_vec(), init[c..].to_vec());
-                    let (da, a, z) = (
-                        offset_by_one(&t.da),
-                        offset_by_one(&t.a),
-                        offset_by_one(&t.z),
-                    );
-                    (k.bn_act_backward_sums)(
-                        &da[1..],
-                        &a[1..],
-                        &z[1..],
-                        t.stats(),
-                        clamp,
-                        &mut gb,
-                        &mut gg,
-                    );
+                    let (da, z) = (offset_by_one(&t.da), offset_by_one(&t.z));
+                    (k.bn_act_backward_sums)(&da[1..], &z[1..], t.stats(), clamp, &mut gb, &mut gg);
                     let what = format!("act_backward_sums/{}/c={c},m={m},{clamp:?}", k.isa);
                     assert_sums(&format!("{what}/dbeta"), &gb, &wb, &mb);
                     assert_sums(&format!("{what}/dgamma"), &gg, &wg, &mg);
@@ -278,13 +279,12 @@ fn act_backward_apply_bit_identical_to_reference() {
                             mg: &t.mg,
                         };
                         let mut want = t.da.clone();
-                        bn::act_backward_apply(&mut want, &t.a, &t.z, t.stats(), coef, clamp);
-                        let (a, z) = (place(&t.a, unaligned), place(&t.z, unaligned));
+                        bn::act_backward_apply(&mut want, &t.z, t.stats(), coef, clamp);
+                        let z = place(&t.z, unaligned);
                         let mut d = vec![f32::NAN; m * c + 2];
                         d[1..m * c + 1].copy_from_slice(&t.da);
                         (k.bn_act_backward_apply)(
                             &mut d[1..m * c + 1],
-                            view(&a, unaligned),
                             view(&z, unaligned),
                             t.stats(),
                             coef,
@@ -303,19 +303,20 @@ fn act_backward_apply_bit_identical_to_reference() {
     }
 }
 
-/// A NaN activation stops the gradient (`lo < a < hi` is false), as in the reference.
+/// A NaN BatchNorm input stops the gradient (`lo < z·scale + shift < hi` is false) and adds
+/// nothing to the sums, as in the reference.
 #[test]
-fn act_backward_nan_activation_blocks_gradient() {
+fn act_backward_nan_input_blocks_gradient() {
     for k in kernel_tables() {
         let c = 19;
         let mut t = BwdCase::new(c, 4, 5);
         for i in (0..4 * c).step_by(3) {
-            t.a[i] = f32::NAN;
+            t.z[i] = f32::NAN;
         }
         let (mut wb, mut wg) = (vec![0.0; c], vec![0.0; c]);
-        bn::act_backward_sums(&t.da, &t.a, &t.z, t.stats(), Clamp::RELU6, &mut wb, &mut wg);
+        bn::act_backward_sums(&t.da, &t.z, t.stats(), Clamp::RELU6, &mut wb, &mut wg);
         let (mut gb, mut gg) = (vec![0.0; c], vec![0.0; c]);
-        (k.bn_act_backward_sums)(&t.da, &t.a, &t.z, t.stats(), Clamp::RELU6, &mut gb, &mut gg);
+        (k.bn_act_backward_sums)(&t.da, &t.z, t.stats(), Clamp::RELU6, &mut gb, &mut gg);
         assert!(
             gb.iter().chain(&gg).all(|v| v.is_finite()),
             "{}: NaN leaked",
@@ -361,7 +362,6 @@ fn parallel_batch_norm_matches_reference_and_is_deterministic() {
                 train::bn_act_backward(
                     kt,
                     &mut d,
-                    &t.a,
                     &t.z,
                     t.stats(),
                     &gamma,

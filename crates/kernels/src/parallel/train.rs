@@ -100,13 +100,13 @@ pub fn scale_shift_clamp(
         .for_each(|(yc, xc)| (k.scale_shift_clamp)(xc, scale, shift, clamp, yc));
 }
 
-/// BatchNorm + clamp backward over (M, C): `d` holds dL/da on entry and dL/dz on return; `a`
-/// is the clamp's output, `z` the BatchNorm's input, `stats` the batch statistics used in the
-/// forward pass. Writes `dgamma` and `dbeta` (overwritten).
+/// BatchNorm + clamp backward over (M, C): `d` holds dL/da on entry and dL/dz on return; `z`
+/// is the BatchNorm's input, `stats` the batch statistics and folded scale and shift of the
+/// forward pass (the clamp's derivative is recomputed from them, so the clamp's output is not
+/// read). Writes `dgamma` and `dbeta` (overwritten).
 pub fn bn_act_backward(
     k: &Kernels,
     d: &mut [f32],
-    a: &[f32],
     z: &[f32],
     stats: BnStats<'_>,
     gamma: &[f32],
@@ -117,10 +117,7 @@ pub fn bn_act_backward(
 ) {
     let c = gamma.len();
     assert!(c > 0 && d.len().is_multiple_of(c), "bn_act_backward: d len");
-    assert!(
-        a.len() == d.len() && z.len() == d.len(),
-        "bn_act_backward: lens"
-    );
+    assert!(z.len() == d.len(), "bn_act_backward: lens");
     let m = d.len() / c;
     let rows = rows_per_chunk(c);
     let chunks = m.div_ceil(rows);
@@ -130,10 +127,10 @@ pub fn bn_act_backward(
         let (total, part) = buf.split_at_mut(2 * c);
         part.par_chunks_mut(2 * c)
             .zip(d.par_chunks(rows * c))
-            .zip(a.par_chunks(rows * c).zip(z.par_chunks(rows * c)))
-            .for_each(|((p, dc), (ac, zc))| {
+            .zip(z.par_chunks(rows * c))
+            .for_each(|((p, dc), zc)| {
                 let (sb, sg) = p.split_at_mut(c);
-                (k.bn_act_backward_sums)(dc, ac, zc, stats, clamp, sb, sg);
+                (k.bn_act_backward_sums)(dc, zc, stats, clamp, sb, sg);
             });
         let (sb, sg) = total.split_at_mut(c);
         for p in part.chunks_exact(2 * c) {
@@ -158,8 +155,8 @@ pub fn bn_act_backward(
     }
     let coef = BnBackward { k: kk, mb, mg };
     d.par_chunks_mut(rows * c)
-        .zip(a.par_chunks(rows * c).zip(z.par_chunks(rows * c)))
-        .for_each(|(dc, (ac, zc))| (k.bn_act_backward_apply)(dc, ac, zc, stats, coef, clamp));
+        .zip(z.par_chunks(rows * c))
+        .for_each(|(dc, zc)| (k.bn_act_backward_apply)(dc, zc, stats, coef, clamp));
 }
 
 /// Input rows per task of the 3×3 input gradients.

@@ -5,7 +5,9 @@
 //! Forward: `x̂ = (z − μ)·r` with `r = 1/√(σ² + ε)` (σ² biased), `a = clamp(γ·x̂ + β)`, run as
 //! [`scale_shift_clamp`] with `scale = γ·r` and `shift = β − μ·γ·r`.
 //!
-//! Backward, with `g = da·[lo < a < hi]` (the clamp's derivative, read from its output):
+//! Backward, with `g = da·[lo < z·scale + shift < hi]` (the clamp's derivative, recomputed from
+//! z with the forward's own operations, so that the backward reads z and never the clamp's
+//! output a: one stream less in each of its two passes):
 //! `dβ = Σ g`, `dγ = Σ g·x̂`, `dz = γ·r·(g − dβ/M − x̂·dγ/M)`. [`act_backward_sums`] computes the
 //! two sums (over any subset of rows, accumulated), [`act_backward_apply`] the last line.
 
@@ -51,17 +53,37 @@ pub fn passes(clamp: Clamp, a: f32) -> bool {
     a > clamp.lo && a < clamp.hi
 }
 
-/// The per-channel parameters of one BatchNorm backward: batch mean and `r = 1/√(σ² + ε)`.
+/// The per-channel parameters of one BatchNorm backward: batch mean, `r = 1/√(σ² + ε)`, and
+/// the forward's folded `scale = γ·r`, `shift = β − μ·γ·r` (the clamp's input was
+/// `z·scale + shift`).
 #[derive(Debug, Clone, Copy)]
 pub struct BnStats<'a> {
     pub mean: &'a [f32],
     pub rstd: &'a [f32],
+    pub scale: &'a [f32],
+    pub shift: &'a [f32],
 }
 
-/// Accumulates `dβ[c] += Σ g` and `dγ[c] += Σ g·x̂` over the rows of `da, a, z: (M, C)`.
+impl BnStats<'_> {
+    fn check(&self, op: &str) {
+        let c = self.mean.len();
+        assert!(
+            self.rstd.len() == c && self.scale.len() == c && self.shift.len() == c,
+            "{op}: statistics lens"
+        );
+    }
+}
+
+/// Whether the clamp passed the gradient of channel `ch` at BatchNorm input `z`: the forward's
+/// `a = clamp(z·scale + shift)` was strictly inside the clamp's range.
+#[inline(always)]
+pub fn passes_z(clamp: Clamp, stats: &BnStats<'_>, ch: usize, z: f32) -> bool {
+    passes(clamp, z * stats.scale[ch] + stats.shift[ch])
+}
+
+/// Accumulates `dβ[c] += Σ g` and `dγ[c] += Σ g·x̂` over the rows of `da, z: (M, C)`.
 pub fn act_backward_sums(
     da: &[f32],
-    a: &[f32],
     z: &[f32],
     stats: BnStats<'_>,
     clamp: Clamp,
@@ -70,21 +92,15 @@ pub fn act_backward_sums(
 ) {
     let c = stats.mean.len();
     check_rows("batch_norm act_backward_sums", da.len(), c);
-    assert!(
-        a.len() == da.len() && z.len() == da.len(),
-        "act_backward_sums: lens"
-    );
+    stats.check("act_backward_sums");
+    assert!(z.len() == da.len(), "act_backward_sums: lens");
     assert!(
         dbeta.len() == c && dgamma.len() == c,
         "act_backward_sums: sum lens"
     );
-    for ((dr, ar), zr) in da
-        .chunks_exact(c)
-        .zip(a.chunks_exact(c))
-        .zip(z.chunks_exact(c))
-    {
+    for (dr, zr) in da.chunks_exact(c).zip(z.chunks_exact(c)) {
         for ch in 0..c {
-            if passes(clamp, ar[ch]) {
+            if passes_z(clamp, &stats, ch, zr[ch]) {
                 let g = dr[ch] as f64;
                 dbeta[ch] += g;
                 dgamma[ch] += g * ((zr[ch] - stats.mean[ch]) * stats.rstd[ch]) as f64;
@@ -102,10 +118,9 @@ pub struct BnBackward<'a> {
 }
 
 /// In place over `d: (M, C)`, which holds `da` on entry and `dz` on return:
-/// `dz = k·(g − mb − x̂·mg)` with `g = da·[lo < a < hi]`, `x̂ = (z − μ)·r`.
+/// `dz = k·(g − mb − x̂·mg)` with `g = da·[lo < z·scale + shift < hi]`, `x̂ = (z − μ)·r`.
 pub fn act_backward_apply(
     d: &mut [f32],
-    a: &[f32],
     z: &[f32],
     stats: BnStats<'_>,
     coef: BnBackward<'_>,
@@ -113,17 +128,15 @@ pub fn act_backward_apply(
 ) {
     let c = stats.mean.len();
     check_rows("batch_norm act_backward_apply", d.len(), c);
-    assert!(
-        a.len() == d.len() && z.len() == d.len(),
-        "act_backward_apply: lens"
-    );
-    for ((dr, ar), zr) in d
-        .chunks_exact_mut(c)
-        .zip(a.chunks_exact(c))
-        .zip(z.chunks_exact(c))
-    {
+    stats.check("act_backward_apply");
+    assert!(z.len() == d.len(), "act_backward_apply: lens");
+    for (dr, zr) in d.chunks_exact_mut(c).zip(z.chunks_exact(c)) {
         for ch in 0..c {
-            let g = if passes(clamp, ar[ch]) { dr[ch] } else { 0.0 };
+            let g = if passes_z(clamp, &stats, ch, zr[ch]) {
+                dr[ch]
+            } else {
+                0.0
+            };
             let xhat = (zr[ch] - stats.mean[ch]) * stats.rstd[ch];
             dr[ch] = coef.k[ch] * (g - coef.mb[ch] - xhat * coef.mg[ch]);
         }

@@ -305,7 +305,6 @@ unsafe fn scale_shift_clamp_avx2(
 
 fn bn_act_backward_sums(
     da: &[f32],
-    a: &[f32],
     z: &[f32],
     stats: BnStats<'_>,
     clamp: Clamp,
@@ -313,13 +312,12 @@ fn bn_act_backward_sums(
     dgamma: &mut [f64],
 ) {
     // SAFETY: installed only by register() after detecting avx2 and fma.
-    unsafe { bn_act_backward_sums_avx2(da, a, z, stats, clamp, dbeta, dgamma) }
+    unsafe { bn_act_backward_sums_avx2(da, z, stats, clamp, dbeta, dgamma) }
 }
 
 #[target_feature(enable = "avx2,fma")]
 unsafe fn bn_act_backward_sums_avx2(
     da: &[f32],
-    a: &[f32],
     z: &[f32],
     stats: BnStats<'_>,
     clamp: Clamp,
@@ -327,30 +325,28 @@ unsafe fn bn_act_backward_sums_avx2(
     dgamma: &mut [f64],
 ) {
     // SAFETY: this function is compiled with the features `Avx2` needs.
-    unsafe { bn::act_backward_sums::<Avx2>(da, a, z, stats, clamp, dbeta, dgamma) }
+    unsafe { bn::act_backward_sums::<Avx2>(da, z, stats, clamp, dbeta, dgamma) }
 }
 
 fn bn_act_backward_apply(
     d: &mut [f32],
-    a: &[f32],
     z: &[f32],
     stats: BnStats<'_>,
     coef: BnBackward<'_>,
     clamp: Clamp,
 ) {
     // SAFETY: installed only by register() after detecting avx2 and fma.
-    unsafe { bn_act_backward_apply_avx2(d, a, z, stats, coef, clamp) }
+    unsafe { bn_act_backward_apply_avx2(d, z, stats, coef, clamp) }
 }
 
 #[target_feature(enable = "avx2,fma")]
 unsafe fn bn_act_backward_apply_avx2(
     d: &mut [f32],
-    a: &[f32],
     z: &[f32],
     stats: BnStats<'_>,
     coef: BnBackward<'_>,
     clamp: Clamp,
 ) {
     // SAFETY: this function is compiled with the features `Avx2` needs.
-    unsafe { bn::act_backward_apply::<Avx2>(d, a, z, stats, coef, clamp) }
+    unsafe { bn::act_backward_apply::<Avx2>(d, z, stats, coef, clamp) }
 }

@@ -294,7 +294,6 @@ unsafe fn scale_shift_clamp_avx512(
 
 fn bn_act_backward_sums(
     da: &[f32],
-    a: &[f32],
     z: &[f32],
     stats: BnStats<'_>,
     clamp: Clamp,
@@ -302,13 +301,12 @@ fn bn_act_backward_sums(
     dgamma: &mut [f64],
 ) {
     // SAFETY: installed only by register() after detecting avx512f (+avx2, fma).
-    unsafe { bn_act_backward_sums_avx512(da, a, z, stats, clamp, dbeta, dgamma) }
+    unsafe { bn_act_backward_sums_avx512(da, z, stats, clamp, dbeta, dgamma) }
 }
 
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn bn_act_backward_sums_avx512(
     da: &[f32],
-    a: &[f32],
     z: &[f32],
     stats: BnStats<'_>,
     clamp: Clamp,
@@ -316,30 +314,28 @@ unsafe fn bn_act_backward_sums_avx512(
     dgamma: &mut [f64],
 ) {
     // SAFETY: this function is compiled with the features `Avx512` needs.
-    unsafe { bn::act_backward_sums::<Avx512>(da, a, z, stats, clamp, dbeta, dgamma) }
+    unsafe { bn::act_backward_sums::<Avx512>(da, z, stats, clamp, dbeta, dgamma) }
 }
 
 fn bn_act_backward_apply(
     d: &mut [f32],
-    a: &[f32],
     z: &[f32],
     stats: BnStats<'_>,
     coef: BnBackward<'_>,
     clamp: Clamp,
 ) {
     // SAFETY: installed only by register() after detecting avx512f (+avx2, fma).
-    unsafe { bn_act_backward_apply_avx512(d, a, z, stats, coef, clamp) }
+    unsafe { bn_act_backward_apply_avx512(d, z, stats, coef, clamp) }
 }
 
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn bn_act_backward_apply_avx512(
     d: &mut [f32],
-    a: &[f32],
     z: &[f32],
     stats: BnStats<'_>,
     coef: BnBackward<'_>,
     clamp: Clamp,
 ) {
     // SAFETY: this function is compiled with the features `Avx512` needs.
-    unsafe { bn::act_backward_apply::<Avx512>(d, a, z, stats, coef, clamp) }
+    unsafe { bn::act_backward_apply::<Avx512>(d, z, stats, coef, clamp) }
 }

@@ -176,7 +176,7 @@ pub(super) unsafe fn scale_shift_clamp<S: Simd>(
     }
 }
 
-/// `dβ[c] += Σ g`, `dγ[c] += Σ g·x̂` over da, a, z: (M, C), `g = da·[lo < a < hi]`,
+/// `dβ[c] += Σ g`, `dγ[c] += Σ g·x̂` over da, z: (M, C), `g = da·[lo < z·scale + shift < hi]`,
 /// `x̂ = (z − μ)·r`.
 ///
 /// # Safety
@@ -184,7 +184,6 @@ pub(super) unsafe fn scale_shift_clamp<S: Simd>(
 #[inline(always)]
 pub(super) unsafe fn act_backward_sums<S: Simd>(
     da: &[f32],
-    a: &[f32],
     z: &[f32],
     stats: BnStats<'_>,
     clamp: Clamp,
@@ -193,11 +192,11 @@ pub(super) unsafe fn act_backward_sums<S: Simd>(
 ) {
     let c = stats.mean.len();
     check_rows("batch_norm act_backward_sums", da.len(), c);
+    assert!(z.len() == da.len(), "act_backward_sums: lens");
     assert!(
-        a.len() == da.len() && z.len() == da.len(),
-        "act_backward_sums: lens"
+        stats.rstd.len() == c && stats.scale.len() == c && stats.shift.len() == c,
+        "act_backward_sums: statistics lens"
     );
-    assert!(stats.rstd.len() == c, "act_backward_sums: rstd len");
     assert!(
         dbeta.len() == c && dgamma.len() == c,
         "act_backward_sums: sum lens"
@@ -213,7 +212,6 @@ pub(super) unsafe fn act_backward_sums<S: Simd>(
             let g = group(v, full, gmax);
             let s = ActSlices {
                 da,
-                a,
                 z,
                 stats,
                 clamp,
@@ -231,7 +229,6 @@ pub(super) unsafe fn act_backward_sums<S: Simd>(
         if !c.is_multiple_of(l) {
             let s = ActSlices {
                 da,
-                a,
                 z,
                 stats,
                 clamp,
@@ -244,7 +241,6 @@ pub(super) unsafe fn act_backward_sums<S: Simd>(
 
 struct ActSlices<'a> {
     da: &'a [f32],
-    a: &'a [f32],
     z: &'a [f32],
     stats: BnStats<'a>,
     clamp: Clamp,
@@ -268,9 +264,12 @@ unsafe fn act_group<S: Simd, const G: usize, const TAIL: bool>(
         let zero = S::splat(0.0);
         let (lo, hi) = (S::splat(s.clamp.lo), S::splat(s.clamp.hi));
         let (mut mu, mut rs) = ([zero; G], [zero; G]);
+        let (mut sc, mut sh) = ([zero; G], [zero; G]);
         for v in 0..G {
             mu[v] = ld::<S, TAIL>(s.stats.mean.as_ptr().add(c0 + v * l), m);
             rs[v] = ld::<S, TAIL>(s.stats.rstd.as_ptr().add(c0 + v * l), m);
+            sc[v] = ld::<S, TAIL>(s.stats.scale.as_ptr().add(c0 + v * l), m);
+            sh[v] = ld::<S, TAIL>(s.stats.shift.as_ptr().add(c0 + v * l), m);
         }
         let mut r = 0;
         while r < rows {
@@ -278,15 +277,15 @@ unsafe fn act_group<S: Simd, const G: usize, const TAIL: bool>(
             let (mut sb, mut sg) = ([zero; G], [zero; G]);
             for i in r..r1 {
                 let o = i * c + c0;
-                let (dp, ap, zp) = (
-                    s.da.as_ptr().add(o),
-                    s.a.as_ptr().add(o),
-                    s.z.as_ptr().add(o),
-                );
+                let (dp, zp) = (s.da.as_ptr().add(o), s.z.as_ptr().add(o));
                 for v in 0..G {
-                    let av = ld::<S, TAIL>(ap.add(v * l), m);
+                    let zv = ld::<S, TAIL>(zp.add(v * l), m);
+                    // The clamp's input, as the forward computed it (no FMA).
+                    let av = S::add(S::mul(zv, sc[v]), sh[v]);
                     let g = S::gate(ld::<S, TAIL>(dp.add(v * l), m), av, lo, hi);
-                    let xhat = S::mul(S::sub(ld::<S, TAIL>(zp.add(v * l), m), mu[v]), rs[v]);
+                    // Gated too, so that a non-finite z of a blocked unit adds nothing (the
+                    // reference skips it).
+                    let xhat = S::gate(S::mul(S::sub(zv, mu[v]), rs[v]), av, lo, hi);
                     sb[v] = S::add(sb[v], g);
                     sg[v] = S::fmadd(g, xhat, sg[v]);
                 }
@@ -298,14 +297,14 @@ unsafe fn act_group<S: Simd, const G: usize, const TAIL: bool>(
     }
 }
 
-/// In place over d: (M, C): `dz = k·(g − mb − x̂·mg)`, `g = da·[lo < a < hi]`, `x̂ = (z − μ)·r`.
+/// In place over d: (M, C): `dz = k·(g − mb − x̂·mg)`, `g = da·[lo < z·scale + shift < hi]`,
+/// `x̂ = (z − μ)·r`.
 ///
 /// # Safety
 /// Must run with `S`'s CPU features enabled. Lengths are checked here.
 #[inline(always)]
 pub(super) unsafe fn act_backward_apply<S: Simd>(
     d: &mut [f32],
-    a: &[f32],
     z: &[f32],
     stats: BnStats<'_>,
     coef: BnBackward<'_>,
@@ -313,32 +312,31 @@ pub(super) unsafe fn act_backward_apply<S: Simd>(
 ) {
     let c = stats.mean.len();
     check_rows("batch_norm act_backward_apply", d.len(), c);
+    assert!(z.len() == d.len(), "act_backward_apply: lens");
     assert!(
-        a.len() == d.len() && z.len() == d.len(),
-        "act_backward_apply: lens"
-    );
-    assert!(
-        stats.rstd.len() == c && coef.k.len() == c && coef.mb.len() == c && coef.mg.len() == c,
+        stats.rstd.len() == c
+            && stats.scale.len() == c
+            && stats.shift.len() == c
+            && coef.k.len() == c
+            && coef.mb.len() == c
+            && coef.mg.len() == c,
         "act_backward_apply: coefficient lens"
     );
     let l = S::LANES;
     // SAFETY: the caller guarantees S's features; every access is at channel j < C of a row
-    // inside d, a, z or of a length-C coefficient slice (the tail is masked).
+    // inside d, z or of a length-C coefficient slice (the tail is masked).
     unsafe {
         let (lo, hi) = (S::splat(clamp.lo), S::splat(clamp.hi));
         let (mu, rs) = (stats.mean.as_ptr(), stats.rstd.as_ptr());
         let (kp, mbp, mgp) = (coef.k.as_ptr(), coef.mb.as_ptr(), coef.mg.as_ptr());
-        for ((dr, ar), zr) in d
-            .chunks_exact_mut(c)
-            .zip(a.chunks_exact(c))
-            .zip(z.chunks_exact(c))
-        {
-            let (dp, ap, zp) = (dr.as_mut_ptr(), ar.as_ptr(), zr.as_ptr());
+        let (scp, shp) = (stats.scale.as_ptr(), stats.shift.as_ptr());
+        for (dr, zr) in d.chunks_exact_mut(c).zip(z.chunks_exact(c)) {
+            let (dp, zp) = (dr.as_mut_ptr(), zr.as_ptr());
             let full = c - c % l;
             let mut j = 0;
             while j < full {
                 let v = apply_vec::<S, false>(
-                    [dp as *const f32, ap, zp, mu, rs, mbp, mgp, kp],
+                    [dp as *const f32, zp, mu, rs, mbp, mgp, kp, scp, shp],
                     j,
                     S::mask(l),
                     lo,
@@ -350,7 +348,7 @@ pub(super) unsafe fn act_backward_apply<S: Simd>(
             if j < c {
                 let m = S::mask(c - j);
                 let v = apply_vec::<S, true>(
-                    [dp as *const f32, ap, zp, mu, rs, mbp, mgp, kp],
+                    [dp as *const f32, zp, mu, rs, mbp, mgp, kp, scp, shp],
                     j,
                     m,
                     lo,
@@ -362,10 +360,11 @@ pub(super) unsafe fn act_backward_apply<S: Simd>(
     }
 }
 
-/// One vector of `act_backward_apply` at channel `j`: `p` = [d, a, z, μ, r, mb, mg, k].
+/// One vector of `act_backward_apply` at channel `j`: `p` = [d, z, μ, r, mb, mg, k, scale,
+/// shift].
 #[inline(always)]
 unsafe fn apply_vec<S: Simd, const TAIL: bool>(
-    p: [*const f32; 8],
+    p: [*const f32; 9],
     j: usize,
     m: S::M,
     lo: S::V,
@@ -373,12 +372,12 @@ unsafe fn apply_vec<S: Simd, const TAIL: bool>(
 ) -> S::V {
     // SAFETY: forwarded contract of `act_backward_apply`: channel j (masked tail) of each.
     unsafe {
-        let mut v = [S::splat(0.0); 8];
+        let mut v = [S::splat(0.0); 9];
         for (vi, q) in v.iter_mut().zip(p) {
             *vi = ld::<S, TAIL>(q.add(j), m);
         }
-        let [d, a, z, mu, rs, mb, mg, k] = v;
-        let g = S::gate(d, a, lo, hi);
+        let [d, z, mu, rs, mb, mg, k, sc, sh] = v;
+        let g = S::gate(d, S::add(S::mul(z, sc), sh), lo, hi);
         let xhat = S::mul(S::sub(z, mu), rs);
         S::mul(k, S::sub(S::sub(g, mb), S::mul(xhat, mg)))
     }

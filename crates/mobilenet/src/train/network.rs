@@ -704,11 +704,12 @@ impl TrainNet {
             let stats = BnStats {
                 mean: &l.mean,
                 rstd: &l.rstd,
+                scale: &l.scale,
+                shift: &l.shift,
             };
             ops::bn_act_backward(
                 k,
                 d,
-                &arena.a[i][..len],
                 &arena.z[i][..len],
                 stats,
                 &l.gamma,
