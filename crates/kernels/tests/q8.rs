@@ -58,6 +58,10 @@ fn pointwise_matches_the_reference() {
         (13, 64, 65),
         (2, 1024, 48),
         (49, 256, 130),
+        // More rows than one widened block (60 rows at K = 1024, 126 at K = 512), with a
+        // partial block and a partial tile at the end.
+        (131, 1024, 20),
+        (200, 511, 24),
     ] {
         for (asym, per_channel) in [(false, true), (true, false), (true, true)] {
             let x = bytes(&mut rng, m * k);
