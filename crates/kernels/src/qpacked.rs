@@ -15,6 +15,11 @@
 //! w[2q + t][p·NR + j]`: two 256-bit vectors per pair of reduction steps, what `vpmaddwd`
 //! multiplies with a broadcast pair of inputs widened to i16.
 //!
+//! Byte pairs ([`QPointwise::byte_pairs_exact`]): where K is a multiple of 4 and every two
+//! consecutive weights of a column satisfy `|w[2q]| + |w[2q+1]| ≤ 128` (7-bit weights always
+//! do), `vpmaddubsw` on the packed layout is exact, since two u8 × i8 products then stay
+//! within an i16; CPUs without VNNI multiply 32 bytes per instruction instead of 16 i16.
+//!
 //! The algebra: with `x` u8, `w` i8, zero points `xz` (one) and `wz[n]`,
 //! `Σ_k (x−xz)(w−wz) + bias = Σ_k x·w − wz[n]·Σ_k x + (bias[n] − xz·Σ_k w + K·xz·wz[n])`.
 //! The last term is [`QPointwise::col_const`]; the middle one needs each row's input sum, and
@@ -27,6 +32,10 @@ use crate::quant::OutputQuant;
 
 /// Columns per panel: one AVX-512 vector of i32 accumulators.
 pub const QNR: usize = 16;
+
+/// The largest `|w[2q][n]| + |w[2q+1][n]|` for which `vpmaddubsw` (u8 × i8, two products
+/// summed into a saturating i16) cannot saturate: `255 · 128 = 32640 ≤ 32767`.
+pub const BYTE_PAIR_LIMIT: i32 = 128;
 
 /// A prepared quantized 1×1 layer: `y = requant(Σ (x−xz)(w−wz) + bias)`.
 #[derive(Clone, PartialEq)]
@@ -50,6 +59,8 @@ pub struct QPointwise {
     pub wz_padded: Vec<i32>,
     pub multiplier: Vec<i32>,
     pub shift: Vec<i32>,
+    /// Whether `vpmaddubsw` is exact on these weights (see [`QPointwise::byte_pairs_exact`]).
+    pub byte_pairs_exact: bool,
     /// The pair layout, `(P, KP, NR, 2)` i16, made by the first kernel that asks for it.
     pairs: Derived,
 }
@@ -118,6 +129,14 @@ impl QPointwise {
         shift.resize(padded, 0);
         let mut wz_padded = wz.clone();
         wz_padded.resize(padded, 0);
+        let byte_pairs_exact = k.is_multiple_of(4)
+            && (0..k / 2).all(|q| {
+                (0..n).all(|j| {
+                    let a = (w[2 * q * n + j] as i32).abs();
+                    let b = (w[(2 * q + 1) * n + j] as i32).abs();
+                    a + b <= BYTE_PAIR_LIMIT
+                })
+            });
         QPointwise {
             k,
             n,
@@ -132,6 +151,7 @@ impl QPointwise {
             wz_padded,
             multiplier,
             shift,
+            byte_pairs_exact,
             pairs: Derived::default(),
         }
     }

@@ -111,6 +111,84 @@ fn pointwise_matches_the_reference() {
     }
 }
 
+/// Weights whose consecutive pairs stay within `|a| + |b| ≤ 128` (where `vpmaddubsw` is exact),
+/// with pairs exactly on the limit now and then: (−128, 0), (64, −64), (127, −1), (−100, 28).
+fn byte_pair_weights(rng: &mut Rng, k: usize, n: usize) -> Vec<i8> {
+    let mut w = vec![0i8; k * n];
+    for q in 0..k / 2 {
+        for j in 0..n {
+            let (a, b) = match int(rng, 0, 7) {
+                0 => (-128, 0),
+                1 => (64, -64),
+                2 => (127, -1),
+                3 => (-100, 28),
+                _ => {
+                    let a = int(rng, -127, 127);
+                    let room = 128 - a.abs();
+                    (a, int(rng, -room, room))
+                }
+            };
+            let (a, b) = if int(rng, 0, 1) == 0 { (a, b) } else { (b, a) };
+            w[2 * q * n + j] = a as i8;
+            w[(2 * q + 1) * n + j] = b as i8;
+        }
+    }
+    w
+}
+
+#[test]
+fn pointwise_on_byte_pairs_matches_the_reference() {
+    let mut rng = Rng::new(11);
+    let tables = kernel_tables();
+    for &(m, k, n) in &[
+        (1, 4, 1),
+        (3, 8, 16),
+        (4, 32, 64),
+        (5, 64, 17),
+        (9, 128, 33),
+        (49, 1024, 40),
+        (131, 256, 24),
+    ] {
+        for asym in [false, true] {
+            let x = bytes(&mut rng, m * k);
+            let w = byte_pair_weights(&mut rng, k, n);
+            let wz: Vec<i32> = if asym {
+                (0..n).map(|_| int(&mut rng, -20, 20)).collect()
+            } else {
+                vec![0]
+            };
+            let bias: Vec<i32> = (0..n).map(|_| int(&mut rng, -50_000, 50_000)).collect();
+            let out = output_quant(&mut rng, n, true, 1.0 / (k as f64 * 4000.0));
+            let xz = int(&mut rng, 0, 255);
+            let p = QPointwise::new(k, n, w, &wz, bias, xz, out);
+            assert!(p.byte_pairs_exact, "{m}×{k}×{n}: weights within the limit");
+            let mut want = vec![0u8; m * n];
+            r::pointwise(&x, &p, 0..p.panels(), &mut want);
+            for t in &tables {
+                let mut got = vec![0u8; m * n];
+                (t.q8.pointwise)(&x, &p, 0..p.panels(), &mut got);
+                assert_eq!(
+                    got, want,
+                    "{} ({}): {m}×{k}×{n} asym {asym}",
+                    t.isa, t.q8.name
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn byte_pairs_are_used_only_where_exact() {
+    let out = |n| output_quant(&mut Rng::new(1), n, false, 1e-4);
+    let make = |k: usize, w: Vec<i8>| QPointwise::new(k, 1, w, &[0], vec![0], 0, out(1));
+    assert!(make(4, vec![-128, 0, 64, -64]).byte_pairs_exact);
+    // One pair over the limit (127 + 2 = 129 > 128: 255·129 would saturate an i16).
+    assert!(!make(4, vec![127, 2, 0, 0]).byte_pairs_exact);
+    assert!(!make(4, vec![0, 0, -127, -2]).byte_pairs_exact);
+    // K not a multiple of 4: a group would read past the row.
+    assert!(!make(6, vec![1; 6]).byte_pairs_exact);
+}
+
 fn geometry(h: usize, w: usize, stride: usize, pad: Padding4) -> Conv2dGeometry {
     Conv2dGeometry {
         in_h: h,

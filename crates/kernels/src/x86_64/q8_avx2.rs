@@ -136,6 +136,12 @@ fn pointwise(x: &[u8], p: &QPointwise, panels: Range<usize>, y: &mut [u8]) {
     let m = x.len().checked_div(k).unwrap_or(0);
     assert_eq!(y.len(), m * p.n, "q8 pointwise: y is not (M, N)");
     assert!(panels.end <= p.panels(), "q8 pointwise: panels");
+    if p.byte_pairs_exact && k > 0 {
+        // SAFETY: installed only after avx2 was detected; shapes checked above; K is a
+        // multiple of 4 (`byte_pairs_exact`), so every 4-byte group lies inside its row.
+        unsafe { pointwise_bytes_avx2(x, m, p, panels, y) };
+        return;
+    }
     let pairs = p.pairs();
     let stride = 2 * p.pair_groups();
     WIDE.with_borrow_mut(|wide| {
@@ -201,7 +207,7 @@ unsafe fn tile<const R: usize>(
     sums: &[i32; MR],
     y: &mut [u8],
 ) {
-    let (n, kp) = (p.n, p.pair_groups());
+    let kp = p.pair_groups();
     let mut acc = [[_mm256_setzero_si256(); 2]; R];
     let xp = wide.as_ptr();
     let wp = pairs.as_ptr().wrapping_add(panel * kp * QNR * 2);
@@ -218,6 +224,104 @@ unsafe fn tile<const R: usize>(
                 acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(a, b1));
             }
         }
+        finish::<R>(&acc, r0, p, panel, sums, y);
+    }
+}
+
+/// Rows per tile of the byte-pair GEMM: 4 rows × 2 vectors = 8 accumulators, 2 weight
+/// vectors, the broadcast, the ones and two products in 16 registers.
+const MR_BYTES: usize = 4;
+
+/// The GEMM on `vpmaddubsw`, for layers whose weights make it exact
+/// ([`QPointwise::byte_pairs_exact`]): each 4-byte group of a row is broadcast straight from
+/// the uint8 input (no widening pass) and multiplied with the packed panel's 64-byte group,
+/// two vectors of 8 columns × 4 bytes; `vpmaddubsw` sums pairs into i16 and `vpmaddwd` with
+/// ones sums those into the i32 accumulators: 32 products per multiply instruction where
+/// the i16 path has 16.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn pointwise_bytes_avx2(
+    x: &[u8],
+    m: usize,
+    p: &QPointwise,
+    panels: Range<usize>,
+    y: &mut [u8],
+) {
+    let k = p.k;
+    let mut sums = [0i32; MR];
+    let mut r0 = 0;
+    while r0 < m {
+        let rows = MR_BYTES.min(m - r0);
+        if p.asymmetric {
+            for (r, s) in sums.iter_mut().enumerate().take(rows) {
+                *s = x[(r0 + r) * k..(r0 + r + 1) * k]
+                    .iter()
+                    .map(|&v| v as i32)
+                    .sum();
+            }
+        }
+        for panel in panels.clone() {
+            // SAFETY: rows r0..r0+R exist; `panel` < P; K is a multiple of 4.
+            unsafe {
+                match rows {
+                    1 => tile_bytes::<1>(x, r0, p, panel, &sums, y),
+                    2 => tile_bytes::<2>(x, r0, p, panel, &sums, y),
+                    3 => tile_bytes::<3>(x, r0, p, panel, &sums, y),
+                    _ => tile_bytes::<4>(x, r0, p, panel, &sums, y),
+                }
+            }
+        }
+        r0 += rows;
+    }
+}
+
+/// One R × 16 tile of [`pointwise_bytes_avx2`].
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tile_bytes<const R: usize>(
+    x: &[u8],
+    r0: usize,
+    p: &QPointwise,
+    panel: usize,
+    sums: &[i32; MR],
+    y: &mut [u8],
+) {
+    let (k, kg) = (p.k, p.groups());
+    let mut acc = [[_mm256_setzero_si256(); 2]; R];
+    let ones = _mm256_set1_epi16(1);
+    let xp = x.as_ptr().wrapping_add(r0 * k);
+    let wp = p.data.as_ptr().wrapping_add(panel * kg * QNR * 4);
+    // SAFETY: rows r0..r0+R of `x` hold K = 4·KG bytes each; the panel holds KG groups of 64
+    // bytes.
+    unsafe {
+        for g in 0..kg {
+            let b0 = _mm256_loadu_si256(wp.add(g * 64).cast());
+            let b1 = _mm256_loadu_si256(wp.add(g * 64 + 32).cast());
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let a = _mm256_set1_epi32((xp.add(r * k + 4 * g) as *const i32).read_unaligned());
+                let p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(a, b0), ones);
+                let p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(a, b1), ones);
+                acc[0] = _mm256_add_epi32(acc[0], p0);
+                acc[1] = _mm256_add_epi32(acc[1], p1);
+            }
+        }
+        finish::<R>(&acc, r0, p, panel, sums, y);
+    }
+}
+
+/// The GEMM tiles' epilogue: `+ col_const` (`− wz·Σx` for asymmetric weights), TFLite's
+/// requantization, `+ zp`, clamp, and the store of rows r0..r0+R of the panel's columns.
+#[inline(always)]
+unsafe fn finish<const R: usize>(
+    acc: &[[__m256i; 2]; R],
+    r0: usize,
+    p: &QPointwise,
+    panel: usize,
+    sums: &[i32; MR],
+    y: &mut [u8],
+) {
+    let n = p.n;
+    // SAFETY: AVX2 is enabled by every caller; rows r0..r0+R of `y` exist; the per-column
+    // vectors are padded to whole panels.
+    unsafe {
         let q = &p.out;
         let zp = _mm256_set1_epi32(q.zero_point);
         let lo = _mm256_set1_epi32(q.min);
