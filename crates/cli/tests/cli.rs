@@ -811,6 +811,37 @@ fn quantize_writes_an_int8_tflite_file_that_predict_runs_on_the_int8_path() {
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["calibration_images"], 6);
     assert_eq!(v["top1_agreement"], 1.0, "{v}");
+    assert_eq!(v["weight_bits"], 8, "{v}");
+    // 7-bit weights; 6 is refused by the argument parser.
+    let w7 = tmp("quantized_builtin_w7.tflite");
+    let args = |bits: &'static str, out: &std::path::Path| {
+        let (p, o) = (
+            photos.to_str().unwrap().to_string(),
+            out.to_str().unwrap().to_string(),
+        );
+        let v = [
+            "quantize",
+            "--json",
+            "--weight-bits",
+            bits,
+            "--calibration",
+            &p,
+            "-o",
+            &o,
+        ]
+        .map(String::from);
+        mobilenet(&v.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let o = args("7", &w7);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        (v["weight_bits"].clone(), v["top1_agreement"].clone()),
+        (7.into(), 1.0.into())
+    );
+    let o = args("6", &tmp("w6.tflite"));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("weight-bits"), "{}", stderr(&o));
     let parrot = root().join("assets/parrot.jpg");
     let o = mobilenet(&[
         "predict",

@@ -79,3 +79,49 @@ fn quantized_builtin_model_keeps_the_float_top1() {
     let reread = QuantModel::new(&back, source).unwrap();
     assert_eq!(reread.forward_u8(k, &batch).unwrap(), first);
 }
+
+/// 7-bit weights (`quantize_with(…, 7)`): every weight within −63..=63, the float model's
+/// top-1 on every photo, and every kernel table the same bytes, so the AVX2 byte-pair GEMM
+/// these weights select (`QPointwise::byte_pairs_exact`) is exact against the reference.
+#[test]
+fn seven_bit_weights_keep_the_top1_and_run_exactly() {
+    let ckpt = pretrained::builtin().unwrap();
+    let source = Path::new("<built-in>");
+    let float = MobileNet::new(&ckpt, source).unwrap();
+    let pre = Preprocess {
+        size: 224,
+        center_crop: None,
+        normalization: ckpt.config.normalization,
+    };
+    let inputs: Vec<Tensor> = photos()
+        .iter()
+        .map(|p| load_input(p, &pre).unwrap())
+        .collect();
+    let batch = Tensor::stack(&inputs);
+    let k = mobilenet_kernels::kernels();
+    let q = mobilenet::quant::quantize_with(k, &ckpt, &batch, source, 7).unwrap();
+    for l in &q.layers {
+        assert!(
+            l.weight.iter().all(|&w| (-63..=63).contains(&w)),
+            "{}: a weight outside 7 bits",
+            l.name
+        );
+    }
+    let net = QuantModel::new(&q, source).unwrap();
+    let tables = mobilenet_kernels::testing::kernel_tables();
+    let first = net.forward_u8(&tables[0], &batch).unwrap();
+    for t in &tables[1..] {
+        assert_eq!(net.forward_u8(t, &batch).unwrap(), first, "{}", t.isa);
+    }
+    let want = float.predict(&batch).unwrap();
+    let got = net.probabilities(k, &batch).unwrap();
+    let mut worst = 0f32;
+    for (i, (g, w)) in got.chunks(1001).zip(want.chunks(1001)).enumerate() {
+        assert_eq!(argmax(g), argmax(w), "photo {i}: top-1");
+        worst = worst.max((g[argmax(w)] - w[argmax(w)]).abs());
+    }
+    println!("7-bit weights: worst top-1 probability difference {worst:.4}");
+    assert!(worst < 0.3, "top-1 probability moved by {worst}");
+    let err = mobilenet::quant::quantize_with(k, &ckpt, &batch, source, 6).unwrap_err();
+    assert!(err.to_string().contains("6 bits"), "{err}");
+}

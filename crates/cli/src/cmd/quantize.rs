@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use mobilenet::image::{files, load_input, Preprocess};
 use mobilenet::io::tflite::export_tflite_quantized;
-use mobilenet::quant::{quantize, QuantModel};
+use mobilenet::quant::{quantize_with, QuantModel};
 use mobilenet::{MobileNet, Tensor};
 
 use crate::args::QuantizeArgs;
@@ -24,7 +24,7 @@ pub fn run(a: QuantizeArgs) -> Result<ExitCode> {
     };
     let calibration = load(&a.calibration, a.max_images, &pre, "--calibration")?;
     let q = mobilenet::with_threads(a.run.threads, || {
-        quantize(kernels, &ckpt, &calibration.1, &source)
+        quantize_with(kernels, &ckpt, &calibration.1, &source, a.weight_bits)
     })??;
     export_tflite_quantized(&q, &a.output)?;
     let calibrated = calibration.0.len();
@@ -57,14 +57,17 @@ pub fn run(a: QuantizeArgs) -> Result<ExitCode> {
             "calibration_images": calibrated,
             "check_images": n,
             "top1_agreement": agree as f64 / n as f64,
+            "weight_bits": a.weight_bits,
         });
         output::print(&format!("{v}\n"))?;
     } else {
         output::print(&format!(
-            "{} → {} (int8 TFLite: per-channel int8 weights, int8 activations calibrated on {} \
-             images)\n{what} agreement with the float model on {n} images: {agree}/{n} ({:.1} %)\n",
+            "{} → {} (int8 TFLite: per-channel {}-bit weights, int8 activations calibrated on \
+             {} images)\n{what} agreement with the float model on {n} images: {agree}/{n} \
+             ({:.1} %)\n",
             source.display(),
             a.output.display(),
+            a.weight_bits,
             calibrated,
             100.0 * agree as f64 / n as f64
         ))?;

@@ -2,7 +2,10 @@
 //! [`QuantCheckpoint`] out, in the scheme TFLite's full-integer converter uses.
 //!
 //! - Weights: symmetric int8 per output channel, `scale_c = max|w_c| / 127`, zero point 0,
-//!   values in −127..=127 (BatchNorm folded first).
+//!   values in −127..=127 (BatchNorm folded first). [`quantize_with`] can keep them to 7 bits
+//!   (−63..=63, `scale_c = max|w_c| / 63`), the range where CPUs without VNNI run the GEMM
+//!   on `vpmaddubsw` exactly (`QPointwise::byte_pairs_exact`), as oneDNN halves its weights
+//!   on such CPUs.
 //! - Biases: int32 in units of `input scale × scale_c`.
 //! - Activations: asymmetric uint8 per tensor (int8 + 128 in a TFLite file), from the range
 //!   each layer's float output took over the calibration images, widened to include 0; the
@@ -30,6 +33,24 @@ pub fn quantize(
     images: &Tensor,
     source: &Path,
 ) -> Result<QuantCheckpoint> {
+    quantize_with(k, ckpt, images, source, 8)
+}
+
+/// [`quantize`] with weights of `weight_bits` bits (8, or 7: values in −63..=63).
+pub fn quantize_with(
+    k: &Kernels,
+    ckpt: &Checkpoint,
+    images: &Tensor,
+    source: &Path,
+    weight_bits: u32,
+) -> Result<QuantCheckpoint> {
+    if !(7..=8).contains(&weight_bits) {
+        return Err(Error::InvalidConfig {
+            path: source.into(),
+            what: format!("weights of {weight_bits} bits: 7 or 8 are supported"),
+        });
+    }
+    let wmax = ((1i32 << (weight_bits - 1)) - 1) as f32;
     let folded = ckpt.fold_batch_norm();
     let net = MobileNet::new(&folded, source)?;
     let mut ranges: HashMap<String, (f32, f32)> = HashMap::new();
@@ -101,12 +122,12 @@ pub fn quantize(
         }
         let scale: Vec<f32> = max_abs
             .iter()
-            .map(|&m| if m > 0.0 { m / 127.0 } else { 1.0 })
+            .map(|&m| if m > 0.0 { m / wmax } else { 1.0 })
             .collect();
         let q: Vec<i8> = w
             .iter()
             .enumerate()
-            .map(|(i, &v)| (v / scale[i % cout]).round().clamp(-127.0, 127.0) as i8)
+            .map(|(i, &v)| (v / scale[i % cout]).round().clamp(-wmax, wmax) as i8)
             .collect();
         let bias = b
             .iter()

@@ -11,7 +11,7 @@
 mod calibrate;
 mod plan;
 
-pub use calibrate::quantize;
+pub use calibrate::{quantize, quantize_with};
 pub use plan::QuantModel;
 
 use crate::config::{Activation, LayerKind, MobileNetConfig};
