@@ -50,9 +50,14 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
                 serde_json::json!({ "name": name, "min_ms": ms, "gflops": gflops })
             })
             .collect();
+        let byte_pairs = match &net {
+            Engine::Int8(q) => serde_json::json!(q.byte_pair_layers().0),
+            Engine::Float(_) => serde_json::Value::Null,
+        };
         output::json_line(&serde_json::json!({
             "engine": "mobilenet", "isa": kernels.isa.name(), "threads": threads, "batch": n,
             "datatype": net.datatype(), "q8_kernels": kernels.q8.name,
+            "byte_pair_layers": byte_pairs,
             "model": source.to_string_lossy(), "iters": times.len(),
             "min_ms": min, "median_ms": median, "images_per_s": n as f64 * 1e3 / median,
             "gflops": 2.0 * total_macs as f64 * n as f64 / (median * 1e6), "layers": layers,
@@ -65,7 +70,19 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     let mut out = format!(
         "{} | {} | isa {}{} | {threads} thread(s) | batch {n} | {} runs\nlatency: min {min:.3} ms, median {median:.3} ms | {:.1} images/s | {:.1} GFLOP/s\n\n",
         source.display(), net.datatype(), kernels.isa,
-        if matches!(net, Engine::Int8(_)) { format!(" (int8 GEMM: {})", kernels.q8.name) } else { String::new() },
+        match &net {
+            Engine::Int8(q) => {
+                let (pairs, gemms) = q.byte_pair_layers();
+                // Only the AVX2 GEMM has a byte-pair path (VNNI needs none).
+                let note = if kernels.q8.name == "avx2" {
+                    format!(", byte pairs on {pairs} of {gemms} layers")
+                } else {
+                    String::new()
+                };
+                format!(" (int8 GEMM: {}{note})", kernels.q8.name)
+            }
+            Engine::Float(_) => String::new(),
+        },
         times.len(), n as f64 * 1e3 / median, 2.0 * total_macs as f64 * n as f64 / (median * 1e6)
     );
     out += &format!(

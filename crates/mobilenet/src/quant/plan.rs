@@ -196,6 +196,20 @@ impl QuantModel {
         })
     }
 
+    /// GEMM layers (dense 3×3, pointwise, classifier) whose weights allow the exact byte-pair
+    /// GEMM of CPUs without VNNI (`QPointwise::byte_pairs_exact`), and all GEMM layers.
+    pub fn byte_pair_layers(&self) -> (usize, usize) {
+        let gemms = self
+            .body
+            .iter()
+            .filter_map(|(_, s)| match s {
+                Step::Conv(_, p) | Step::Pointwise(p) => Some(p),
+                Step::Depthwise(..) => None,
+            })
+            .chain(self.fc.as_ref().map(|(p, _)| p));
+        gemms.fold((0, 0), |(e, t), p| (e + p.byte_pairs_exact as usize, t + 1))
+    }
+
     pub fn config(&self) -> &MobileNetConfig {
         &self.config
     }
