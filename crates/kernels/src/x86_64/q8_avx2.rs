@@ -1,10 +1,13 @@
 //! Quantized kernels for AVX2 CPUs without VNNI: the uint8 GEMM on `vpmaddwd` (inputs and
 //! weights widened to i16, 16 products summed pairwise into 8 i32 lanes per instruction; no
-//! saturation, unlike `vpmaddubsw`, so it is exact for every u8 × i8), and the vector
-//! (de)quantization for the 3×3 layers. Installed by [`super::register`] only after the CPU
-//! reported avx2 + fma; the AVX-512 table overwrites what it has better versions of.
+//! saturation, unlike `vpmaddubsw`, so it is exact for every u8 × i8) or, for layers whose
+//! weights rule saturation out ([`QPointwise::byte_pairs_exact`]), on `vpmaddubsw` straight
+//! from the input bytes; the depthwise 3×3 layer; and the vector quantization of the input.
+//! Installed by [`super::register`] only after the CPU reported avx2 + fma; the AVX-512 table
+//! overwrites what it has better versions of.
 //!
-//! The GEMM reads the weights in [`QPointwise::pairs`] layout. Each tile widens its rows'
+//! The i16 GEMM reads the weights in [`QPointwise::pairs`] layout (the byte-pair one reads the
+//! packed "4x16c4" layout). Each tile widens its rows'
 //! inputs to i16 once, into a per-thread buffer, so that the inner loop broadcasts a pair of
 //! inputs with one load. The requantization is TFLite's `MultiplyByQuantizedMultiplier` lane by
 //! lane, bit-exact with [`crate::quant::Requant::apply`] (as in `q8_avx512.rs`, on 8 lanes).
