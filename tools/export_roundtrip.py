@@ -17,7 +17,8 @@ symmetric padding, 32x32) and timm's at alpha 0.125 (ReLU6, symmetric padding, 2
 stride-2 layers become explicit PADs in TFLite; Keras's alpha 0.25 fixture; and the alpha 1 CIFAR-10
 model trained by `mobilenet train` (docs/results/cifar10-a1).
 
-int8: `mobilenet quantize` of the built-in model (calibrated on the six photos) is run by LiteRT's
+int8: `mobilenet quantize` of the built-in model (calibrated on the six photos), with 8-bit and
+with 7-bit weights (which our AVX2 GEMM runs on `vpmaddubsw`), is run by LiteRT's
 reference kernels (BUILTIN_REF) on the same photos; every uint8 softmax output must be within one
 step of ours (our softmax is float, TFLite's fixed point) with the same top-1. The input bytes are
 computed with our arithmetic (float32 normalization and division, rounding halves away from zero).
@@ -160,11 +161,13 @@ def read_tflite_metadata(path, name):
     raise KeyError(name)
 
 
-def check_int8(bin_, tmp):
+def check_int8(bin_, tmp, weight_bits=8):
     """Our int8 export against LiteRT's reference kernels; returns whether it agreed."""
     from ai_edge_litert.interpreter import OpResolverType
-    out = os.path.join(tmp, "quantized.tflite")
-    run([bin_, "quantize", "--calibration", os.path.join(FIX, "photos_224"), "-o", out])
+    name = "quantized.tflite" if weight_bits == 8 else f"quantized_w{weight_bits}.tflite"
+    out = os.path.join(tmp, name)
+    run([bin_, "quantize", "--calibration", os.path.join(FIX, "photos_224"),
+         "--weight-bits", str(weight_bits), "-o", out])
     interp = Interpreter(model_path=out, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
     interp.allocate_tensors()
     inp, o = interp.get_input_details()[0], interp.get_output_details()[0]
@@ -188,7 +191,7 @@ def check_int8(bin_, tmp):
         differing += int((steps > 0).sum())
         same_top1 &= int(np.argmax(p[i])) == int(np.argmax(y))
     ok = worst <= 1 and same_top1
-    print(f"{'ok  ' if ok else 'FAIL'} litert-ref  quantized.tflite (mobilenet quantize, int8): {len(images)} photos, "
+    print(f"{'ok  ' if ok else 'FAIL'} litert-ref  {name} (mobilenet quantize, {weight_bits}-bit weights): {len(images)} photos, "
           f"{classes} uint8 outputs each, worst {worst} step(s), {differing} outputs differ, same top-1: {same_top1}")
     return ok
 
@@ -232,6 +235,8 @@ def main():
                       f"{classes} classes, max |p_ours - p_runtime| = {diff:.2e}, same top-1: {same_top1}")
         if Interpreter:
             failed |= not check_int8(a.bin, tmp)
+            # 7-bit weights: on AVX2 CPUs ours runs them on the byte-pair GEMM.
+            failed |= not check_int8(a.bin, tmp, weight_bits=7)
     sys.exit(1 if failed else 0)
 
 
