@@ -4,8 +4,7 @@
 //! - Weights: symmetric int8 per output channel, `scale_c = max|w_c| / 127`, zero point 0,
 //!   values in −127..=127 (BatchNorm folded first). [`quantize_with`] can keep them to 7 bits
 //!   (−63..=63, `scale_c = max|w_c| / 63`), the range where CPUs without VNNI run the GEMM
-//!   on `vpmaddubsw` exactly (`QPointwise::byte_pairs_exact`), as oneDNN halves its weights
-//!   on such CPUs.
+//!   on `vpmaddubsw` exactly (`QPointwise::byte_pairs_exact`).
 //! - Biases: int32 in units of `input scale × scale_c`.
 //! - Activations: asymmetric uint8 per tensor (int8 + 128 in a TFLite file), from the range
 //!   each layer's float output took over the calibration images, widened to include 0; the
