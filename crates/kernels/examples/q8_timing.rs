@@ -69,7 +69,7 @@ fn main() {
             let p = QPointwise::new(27, cout, w, &[0], vec![100; cout], 128, out(cout));
             let mut cols = vec![0u8; m * 27];
             let mut y = vec![0u8; m * cout];
-            let im = best(|| im2col3x3(&args, &x, 128, 0..geom.out_h(), &mut cols));
+            let im = best(|| im2col3x3(&args, &x, 128, 27, 0..geom.out_h(), &mut cols));
             let gemm = best(|| (k.q8.pointwise)(&cols, &p, 0..p.panels(), &mut y));
             print!("  stem {r}/{cout}: im2col {im:6.1} µs gemm {gemm:6.1} µs");
         }

@@ -319,32 +319,50 @@ fn dense_3x3_as_im2col_and_gemm_matches_the_spec() {
                 let g = geometry(h, w, stride, pad);
                 let args = ConvArgs { geom: g, cin, cout };
                 let (oh, ow) = (g.out_h(), g.out_w());
-                let x = bytes(&mut rng, h * w * cin);
-                let wt = weights(&mut rng, 9 * cin * cout);
-                let wz = if cout % 2 == 1 {
-                    (0..cout).map(|_| int(&mut rng, -128, 127)).collect()
-                } else {
-                    vec![0]
-                };
-                let bias: Vec<i32> = (0..cout).map(|_| int(&mut rng, -20_000, 20_000)).collect();
-                let out = output_quant(&mut rng, cout, true, 1.0 / (cin as f64 * 3000.0));
-                let xz = int(&mut rng, 0, 255);
-                let mut want = vec![0u8; oh * ow * cout];
-                r::conv3x3(&args, &x, xz, &wt, &wz, &bias, &out, &mut want);
-                let p = QPointwise::new(9 * cin, cout, wt, &wz, bias, xz, out);
-                let k = 9 * cin;
-                let mut cols = vec![0u8; oh * ow * k];
-                let (top, bottom) = cols.split_at_mut(oh / 2 * ow * k);
-                r::im2col3x3(&args, &x, xz as u8, 0..oh / 2, top);
-                r::im2col3x3(&args, &x, xz as u8, oh / 2..oh, bottom);
-                for t in kernel_tables() {
-                    let mut got = vec![0u8; oh * ow * cout];
-                    (t.q8.pointwise)(&cols, &p, 0..p.panels(), &mut got);
-                    assert_eq!(
-                        got, want,
-                        "{}: 3×3 {cin} → {cout} on {h}×{w} stride {stride} pad {pad:?}",
-                        t.isa
-                    );
+                // K = 9·Cin, or padded to a multiple of 4 with zero weight rows (as the int8
+                // plan does), with 8-bit weights or 7-bit ones (the byte-pair GEMM's).
+                for (padded, seven_bit) in [(false, false), (true, false), (true, true)] {
+                    let x = bytes(&mut rng, h * w * cin);
+                    let wt: Vec<i8> = if seven_bit {
+                        (0..9 * cin * cout)
+                            .map(|_| int(&mut rng, -63, 63) as i8)
+                            .collect()
+                    } else {
+                        weights(&mut rng, 9 * cin * cout)
+                    };
+                    let wz = if cout % 2 == 1 && !seven_bit {
+                        (0..cout).map(|_| int(&mut rng, -128, 127)).collect()
+                    } else {
+                        vec![0]
+                    };
+                    let bias: Vec<i32> =
+                        (0..cout).map(|_| int(&mut rng, -20_000, 20_000)).collect();
+                    let out = output_quant(&mut rng, cout, true, 1.0 / (cin as f64 * 3000.0));
+                    let xz = int(&mut rng, 0, 255);
+                    let mut want = vec![0u8; oh * ow * cout];
+                    r::conv3x3(&args, &x, xz, &wt, &wz, &bias, &out, &mut want);
+                    let k = if padded {
+                        (9 * cin).next_multiple_of(4)
+                    } else {
+                        9 * cin
+                    };
+                    let mut wk = wt;
+                    wk.resize(k * cout, 0);
+                    let p = QPointwise::new(k, cout, wk, &wz, bias, xz, out);
+                    assert_eq!(p.byte_pairs_exact, seven_bit, "K {k}");
+                    let mut cols = vec![0u8; oh * ow * k];
+                    let (top, bottom) = cols.split_at_mut(oh / 2 * ow * k);
+                    r::im2col3x3(&args, &x, xz as u8, k, 0..oh / 2, top);
+                    r::im2col3x3(&args, &x, xz as u8, k, oh / 2..oh, bottom);
+                    for t in kernel_tables() {
+                        let mut got = vec![0u8; oh * ow * cout];
+                        (t.q8.pointwise)(&cols, &p, 0..p.panels(), &mut got);
+                        assert_eq!(
+                            got, want,
+                            "{}: 3×3 {cin} → {cout} on {h}×{w} stride {stride} pad {pad:?}, K {k}",
+                            t.isa
+                        );
+                    }
                 }
             }
         }

@@ -44,7 +44,8 @@ pub fn dwconv3x3(k: &Kernels, args: &DwArgs, n: usize, x: &[u8], p: &QDepthwise,
 }
 
 /// Dense 3×3 over a batch as im2col + the uint8 GEMM: x: (N, H, W, Cin) u8, cols: scratch of
-/// (N·OH·OW, 9·Cin) bytes, y: (N, OH, OW, Cout) u8; `p` is the layer as a (9·Cin, Cout) 1×1.
+/// (N·OH·OW, K) bytes, y: (N, OH, OW, Cout) u8; `p` is the layer as a (K, Cout) 1×1, K ≥ 9·Cin
+/// (rows past 9·Cin zero).
 pub fn conv3x3(
     k: &Kernels,
     args: &ConvArgs,
@@ -57,8 +58,12 @@ pub fn conv3x3(
     let g = &args.geom;
     let (oh, ow) = (g.out_h(), g.out_w());
     let in_len = g.in_h * g.in_w * args.cin;
-    let kk = 9 * args.cin;
-    assert!(p.k == kk && p.n == args.cout, "q8 conv3x3: layer shape");
+    // K may exceed 9·Cin with zero weight rows (see `im2col3x3`).
+    let kk = p.k;
+    assert!(
+        kk >= 9 * args.cin && p.n == args.cout,
+        "q8 conv3x3: layer shape"
+    );
     assert_eq!(x.len(), n * in_len, "q8 conv3x3: x len");
     assert_eq!(cols.len(), n * oh * ow * kk, "q8 conv3x3: cols len");
     if cols.is_empty() {
@@ -66,7 +71,7 @@ pub fn conv3x3(
     }
     let xz = u8::try_from(p.x_zero_point).expect("q8 conv3x3: input zero point in 0..=255");
     team::run(image_row_bands(cols, n, oh, ow * kk), |(img, rows, cc)| {
-        crate::reference::q8::im2col3x3(args, &x[img * in_len..][..in_len], xz, rows, cc)
+        crate::reference::q8::im2col3x3(args, &x[img * in_len..][..in_len], xz, kk, rows, cc)
     });
     pointwise(k, cols, p, y);
 }

@@ -123,16 +123,21 @@ pub fn conv3x3(
 }
 
 /// The input patches of a dense 3×3 layer as GEMM rows, for output rows `rows` of one image:
-/// x: (H, W, Cin) u8 → cols: (rows.len()·OW, 9·Cin), each row the taps in `(kh, kw, ci)`
-/// order (the weights' `(3, 3, Cin, Cout)` order read as (K, N)). A tap outside the image holds
-/// the input zero point `xz`, which adds nothing to `Σ (x − xz)(w − wz)`; a quantized 1×1 GEMM
-/// over the rows is then the convolution.
-pub fn im2col3x3(args: &ConvArgs, x: &[u8], xz: u8, rows: Range<usize>, cols: &mut [u8]) {
+/// x: (H, W, Cin) u8 → cols: (rows.len()·OW, K), each row the 9·Cin taps in `(kh, kw, ci)`
+/// order (the weights' `(3, 3, Cin, Cout)` order read as (K, N)), then `K − 9·Cin` more
+/// bytes. A tap outside the image and every extra byte hold the input zero point `xz`, which
+/// adds nothing to `Σ (x − xz)(w − wz)`; a quantized 1×1 GEMM over the rows (with zero weight
+/// rows for the extra bytes) is then the convolution. The extra bytes let K be a multiple of
+/// 4 (the RGB stem's 27 becomes 28), which the byte-pair GEMM needs.
+pub fn im2col3x3(args: &ConvArgs, x: &[u8], xz: u8, k: usize, rows: Range<usize>, cols: &mut [u8]) {
     let g = &args.geom;
     let cin = args.cin;
     let (oh, ow) = (g.out_h(), g.out_w());
-    let k = 9 * cin;
     g.validate();
+    assert!(
+        k >= 9 * cin,
+        "q8 im2col3x3: rows of {k} bytes for 9·{cin} taps"
+    );
     assert_eq!(x.len(), g.in_h * g.in_w * cin, "q8 im2col3x3: x");
     assert!(rows.end <= oh, "q8 im2col3x3: rows");
     assert_eq!(cols.len(), rows.len() * ow * k, "q8 im2col3x3: cols");
@@ -142,7 +147,12 @@ pub fn im2col3x3(args: &ConvArgs, x: &[u8], xz: u8, rows: Range<usize>, cols: &m
     let run = 3 * cin;
     for (r, oy) in rows.enumerate() {
         for ox in 0..ow {
-            let patch = &mut cols[(r * ow + ox) * k..][..k];
+            let (patch, extra) = cols[(r * ow + ox) * k..][..k].split_at_mut(9 * cin);
+            // Byte by byte: the stem has one extra byte or none, and a `fill` would be a
+            // `memset` call per patch.
+            for e in extra {
+                *e = xz;
+            }
             for kh in 0..3 {
                 let iy = (oy * g.stride + kh)
                     .checked_sub(g.pad.top)

@@ -159,10 +159,29 @@ impl QuantModel {
                         cout,
                     };
                     // (3, 3, Cin, Cout) row-major is the (9·Cin, Cout) matrix of the im2col
-                    // rows' tap order.
-                    let p = qpointwise(l, 9 * cin, cout, out);
-                    largest_cols =
-                        largest_cols.max(args.geom.out_h() * args.geom.out_w() * 9 * cin);
+                    // rows' tap order. Where the weights allow the byte-pair GEMM, zero rows
+                    // pad K to the multiple of 4 it needs (the RGB stem's 27 to 28; im2col
+                    // fills the extra bytes with the input zero point, so they add nothing);
+                    // elsewhere the extra byte would only cost im2col time.
+                    let k = (9 * cin).next_multiple_of(4);
+                    let mut padded = l.weight.clone();
+                    padded.resize(k * cout, 0);
+                    let build = |k: usize, w: Vec<i8>| {
+                        QPointwise::new(
+                            k,
+                            cout,
+                            w,
+                            &l.weight_zero_point,
+                            l.bias.clone(),
+                            l.input.zero_point,
+                            out.clone(),
+                        )
+                    };
+                    let mut p = build(k, padded);
+                    if !p.byte_pairs_exact {
+                        p = build(9 * cin, l.weight.clone());
+                    }
+                    largest_cols = largest_cols.max(args.geom.out_h() * args.geom.out_w() * p.k);
                     body.push((spec.name.clone(), Step::Conv(args, p)));
                 }
                 LayerKind::Pointwise | LayerKind::Fc => {
