@@ -23,6 +23,12 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// The JSON `o` printed, after asserting that it succeeded.
+fn json_ok(o: &Output) -> Value {
+    assert!(o.status.success(), "{}", stderr(o));
+    serde_json::from_str(&stdout(o)).unwrap()
+}
+
 fn tmp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("mobilenet-cli-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -65,8 +71,7 @@ fn write_tmp(name: &str, bytes: &[u8]) -> String {
 #[test]
 fn summary_json_reproduces_the_paper() {
     let o = mobilenet(&["summary", "--json"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let v = json_ok(&o);
     assert_eq!(v["macs"], 568_740_352u64);
     assert_eq!(v["trainable_params"], 4_231_976u64);
     assert_eq!(v["bn_running_stats"], 21_888u64);
@@ -168,8 +173,7 @@ fn predict_with_a_tflite_model_and_a_native_round_trip() {
         tfl.to_str().unwrap(),
         photo.to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let direct: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let direct = json_ok(&o);
     assert_eq!(direct["top"][0]["label"], "macaw");
     // import → our format → the same answer, to the bit.
     let out = tmp("quant025");
@@ -202,8 +206,7 @@ fn predict_with_a_tflite_model_and_a_native_round_trip() {
         tfl.to_str().unwrap(),
         photo.to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let float: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let float = json_ok(&o);
     assert_eq!(float["top"], via_native["top"]);
     assert_ne!(float["top"], direct["top"]);
 }
@@ -534,8 +537,7 @@ fn a_mobilenet_isa_the_cpu_cannot_use_is_an_error() {
 #[test]
 fn bench_json_has_latency_and_per_layer_rows() {
     let o = mobilenet(&["bench", "--json", "--iters", "3", "--threads", "1"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let v = json_ok(&o);
     assert!(v["median_ms"].as_f64().unwrap() > 0.0);
     assert_eq!(v["layers"].as_array().unwrap().len(), 27 + 2);
     let o = mobilenet(&[
@@ -787,8 +789,7 @@ fn export_random_writes_the_network_bench_random_times() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = mobilenet(&["summary", "--json", "--model", out.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let v = json_ok(&o);
     assert_eq!(v["config"]["variant"], "cifar", "{v}");
     assert_eq!(v["config"]["classes"], 10, "{v}");
     let o = mobilenet(&["export", "--random", "--model", "x.tflite", "-o", "y.onnx"]);
@@ -807,34 +808,26 @@ fn quantize_writes_an_int8_tflite_file_that_predict_runs_on_the_int8_path() {
         "-o",
         out.to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let v = json_ok(&o);
     assert_eq!(v["calibration_images"], 6);
     assert_eq!(v["top1_agreement"], 1.0, "{v}");
     assert_eq!(v["weight_bits"], 8, "{v}");
     // 7-bit weights; 6 is refused by the argument parser.
     let w7 = tmp("quantized_builtin_w7.tflite");
-    let args = |bits: &'static str, out: &std::path::Path| {
-        let (p, o) = (
-            photos.to_str().unwrap().to_string(),
-            out.to_str().unwrap().to_string(),
-        );
-        let v = [
+    let calibration = photos.to_str().unwrap();
+    let quantize = |bits: &str, out: &str| {
+        mobilenet(&[
             "quantize",
             "--json",
             "--weight-bits",
             bits,
             "--calibration",
-            &p,
+            calibration,
             "-o",
-            &o,
-        ]
-        .map(String::from);
-        mobilenet(&v.iter().map(String::as_str).collect::<Vec<_>>())
+            out,
+        ])
     };
-    let o = args("7", &w7);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let v = json_ok(&quantize("7", w7.to_str().unwrap()));
     assert_eq!(
         (v["weight_bits"].clone(), v["top1_agreement"].clone()),
         (7.into(), 1.0.into())
@@ -848,10 +841,9 @@ fn quantize_writes_an_int8_tflite_file_that_predict_runs_on_the_int8_path() {
         "--model",
         w7.to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let b: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let b = json_ok(&o);
     assert_eq!(b["byte_pair_layers"], 15, "{b}");
-    let o = args("6", &tmp("w6.tflite"));
+    let o = quantize("6", tmp("w6.tflite").to_str().unwrap());
     assert!(!o.status.success());
     assert!(stderr(&o).contains("weight-bits"), "{}", stderr(&o));
     let parrot = root().join("assets/parrot.jpg");
@@ -862,8 +854,7 @@ fn quantize_writes_an_int8_tflite_file_that_predict_runs_on_the_int8_path() {
         out.to_str().unwrap(),
         parrot.to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let p: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let p = json_ok(&o);
     assert_eq!(p["top"][0]["label"], "macaw", "{p}");
     let o = mobilenet(&[
         "bench",

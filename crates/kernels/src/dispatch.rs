@@ -235,6 +235,9 @@ pub struct Q8Kernels {
     /// The instruction set of the GEMM: `avx512-vnni` where the CPU has VNNI (within the
     /// AVX-512 level), `avx2` (`vpmaddwd`) on other AVX2 CPUs, else `reference`.
     pub name: &'static str,
+    /// Whether `pointwise` runs a layer on `vpmaddubsw` where its weights allow it
+    /// (`QPointwise::byte_pairs_exact`): the AVX2 GEMM does; VNNI needs no such path.
+    pub byte_pairs: bool,
     pub pointwise: Q8PointwiseFn,
     pub dwconv3x3: Q8DwConv3x3Fn,
     pub quantize: Q8QuantizeFn,
@@ -244,6 +247,7 @@ impl Q8Kernels {
     pub fn reference() -> Q8Kernels {
         Q8Kernels {
             name: "reference",
+            byte_pairs: false,
             pointwise: reference::q8::pointwise,
             dwconv3x3: reference::q8::dwconv3x3_rows,
             quantize: reference::q8::quantize,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use mobilenet::image::{load_input, Preprocess};
 use mobilenet::io::tflite::{export_tflite_quantized_bytes, import_tflite_quantized};
 use mobilenet::quant::{quantize, QuantModel};
-use mobilenet::{pretrained, MobileNet, Tensor};
+use mobilenet::{pretrained, Checkpoint, MobileNet, Tensor};
 
 fn photos() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/photos_224");
@@ -25,11 +25,10 @@ fn argmax(v: &[f32]) -> usize {
     (0..v.len()).fold(0, |b, i| if v[i] > v[b] { i } else { b })
 }
 
-#[test]
-fn quantized_builtin_model_keeps_the_float_top1() {
+/// The built-in float model, its checkpoint and the six photos as one batch.
+fn builtin_and_photos() -> (Checkpoint, MobileNet, Tensor) {
     let ckpt = pretrained::builtin().unwrap();
-    let source = Path::new("<built-in>");
-    let float = MobileNet::new(&ckpt, source).unwrap();
+    let float = MobileNet::new(&ckpt, Path::new("<built-in>")).unwrap();
     let pre = Preprocess {
         size: 224,
         center_crop: None,
@@ -39,7 +38,36 @@ fn quantized_builtin_model_keeps_the_float_top1() {
         .iter()
         .map(|p| load_input(p, &pre).unwrap())
         .collect();
-    let batch = Tensor::stack(&inputs);
+    (ckpt, float, Tensor::stack(&inputs))
+}
+
+/// The int8 bytes `net` computes on `batch`, asserted equal on every kernel table.
+fn same_bytes_on_every_table(net: &QuantModel, batch: &Tensor) -> Vec<u8> {
+    let tables = mobilenet_kernels::testing::kernel_tables();
+    let first = net.forward_u8(&tables[0], batch).unwrap();
+    for t in &tables[1..] {
+        assert_eq!(net.forward_u8(t, batch).unwrap(), first, "{}", t.isa);
+    }
+    first
+}
+
+/// Asserts the float model's top-1 on every photo; returns the largest difference of the
+/// top-1 probability.
+fn worst_top1_difference(got: &[f32], want: &[f32]) -> f32 {
+    let mut worst = 0f32;
+    for (i, (g, w)) in got.chunks(1001).zip(want.chunks(1001)).enumerate() {
+        assert_eq!(argmax(g), argmax(w), "photo {i}: top-1");
+        let top = argmax(w);
+        println!("photo {i}: float {:.4}, int8 {:.4}", w[top], g[top]);
+        worst = worst.max((g[top] - w[top]).abs());
+    }
+    worst
+}
+
+#[test]
+fn quantized_builtin_model_keeps_the_float_top1() {
+    let (ckpt, float, batch) = builtin_and_photos();
+    let source = Path::new("<built-in>");
     let k = mobilenet_kernels::kernels();
     let q = quantize(k, &ckpt, &batch, source).unwrap();
     // Per-channel symmetric weights, zero points 0; 28 weighted layers + the pool.
@@ -47,20 +75,9 @@ fn quantized_builtin_model_keeps_the_float_top1() {
     assert!(q.layers[1].weight_scale.len() == 32 && q.layers[1].weight_zero_point == [0; 32]);
     let net = QuantModel::new(&q, source).unwrap();
     let want = float.predict(&batch).unwrap();
-    let tables = mobilenet_kernels::testing::kernel_tables();
-    let first = net.forward_u8(&tables[0], &batch).unwrap();
-    for t in &tables[1..] {
-        assert_eq!(net.forward_u8(t, &batch).unwrap(), first, "{}", t.isa);
-    }
+    let first = same_bytes_on_every_table(&net, &batch);
     let got = net.probabilities(k, &batch).unwrap();
-    let classes = 1001;
-    let mut worst = 0f32;
-    for (i, (g, w)) in got.chunks(classes).zip(want.chunks(classes)).enumerate() {
-        assert_eq!(argmax(g), argmax(w), "photo {i}: top-1");
-        let top = argmax(w);
-        println!("photo {i}: float {:.4}, int8 {:.4}", w[top], g[top]);
-        worst = worst.max((g[top] - w[top]).abs());
-    }
+    let worst = worst_top1_difference(&got, &want);
     // Measured: 0.26 (two photos whose float top-1 is 0.53 and 0.80, where a logit moved by
     // a few uint8 steps of the classifier output shifts the softmax most).
     assert!(worst < 0.3, "top-1 probability moved by {worst}");
@@ -85,19 +102,8 @@ fn quantized_builtin_model_keeps_the_float_top1() {
 /// these weights select (`QPointwise::byte_pairs_exact`) is exact against the reference.
 #[test]
 fn seven_bit_weights_keep_the_top1_and_run_exactly() {
-    let ckpt = pretrained::builtin().unwrap();
+    let (ckpt, float, batch) = builtin_and_photos();
     let source = Path::new("<built-in>");
-    let float = MobileNet::new(&ckpt, source).unwrap();
-    let pre = Preprocess {
-        size: 224,
-        center_crop: None,
-        normalization: ckpt.config.normalization,
-    };
-    let inputs: Vec<Tensor> = photos()
-        .iter()
-        .map(|p| load_input(p, &pre).unwrap())
-        .collect();
-    let batch = Tensor::stack(&inputs);
     let k = mobilenet_kernels::kernels();
     let q = mobilenet::quant::quantize_with(k, &ckpt, &batch, source, 7).unwrap();
     for l in &q.layers {
@@ -108,18 +114,10 @@ fn seven_bit_weights_keep_the_top1_and_run_exactly() {
         );
     }
     let net = QuantModel::new(&q, source).unwrap();
-    let tables = mobilenet_kernels::testing::kernel_tables();
-    let first = net.forward_u8(&tables[0], &batch).unwrap();
-    for t in &tables[1..] {
-        assert_eq!(net.forward_u8(t, &batch).unwrap(), first, "{}", t.isa);
-    }
+    same_bytes_on_every_table(&net, &batch);
     let want = float.predict(&batch).unwrap();
     let got = net.probabilities(k, &batch).unwrap();
-    let mut worst = 0f32;
-    for (i, (g, w)) in got.chunks(1001).zip(want.chunks(1001)).enumerate() {
-        assert_eq!(argmax(g), argmax(w), "photo {i}: top-1");
-        worst = worst.max((g[argmax(w)] - w[argmax(w)]).abs());
-    }
+    let worst = worst_top1_difference(&got, &want);
     println!("7-bit weights: worst top-1 probability difference {worst:.4}");
     assert!(worst < 0.3, "top-1 probability moved by {worst}");
     let err = mobilenet::quant::quantize_with(k, &ckpt, &batch, source, 6).unwrap_err();

@@ -73,8 +73,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         match &net {
             Engine::Int8(q) => {
                 let (pairs, gemms) = q.byte_pair_layers();
-                // Only the AVX2 GEMM has a byte-pair path (VNNI needs none).
-                let note = if kernels.q8.name == "avx2" {
+                let note = if kernels.q8.byte_pairs {
                     format!(", byte pairs on {pairs} of {gemms} layers")
                 } else {
                     String::new()

@@ -26,6 +26,7 @@ const MR: usize = 6;
 
 pub(super) fn install(q: &mut Q8Kernels) {
     q.pointwise = pointwise;
+    q.byte_pairs = true;
     q.dwconv3x3 = dwconv3x3;
     q.quantize = quantize;
     q.name = "avx2";
@@ -139,7 +140,7 @@ fn pointwise(x: &[u8], p: &QPointwise, panels: Range<usize>, y: &mut [u8]) {
     let m = x.len().checked_div(k).unwrap_or(0);
     assert_eq!(y.len(), m * p.n, "q8 pointwise: y is not (M, N)");
     assert!(panels.end <= p.panels(), "q8 pointwise: panels");
-    if p.byte_pairs_exact && k > 0 {
+    if p.byte_pairs_exact {
         // SAFETY: installed only after avx2 was detected; shapes checked above; K is a
         // multiple of 4 (`byte_pairs_exact`), so every 4-byte group lies inside its row.
         unsafe { pointwise_bytes_avx2(x, m, p, panels, y) };

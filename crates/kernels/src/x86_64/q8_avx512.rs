@@ -21,6 +21,7 @@ const NV: usize = 4;
 pub(super) fn install(q: &mut Q8Kernels, vnni: bool) {
     if vnni {
         q.pointwise = pointwise;
+        q.byte_pairs = false;
         q.name = "avx512-vnni";
     }
 }

@@ -163,23 +163,9 @@ impl QuantModel {
                     // pad K to the multiple of 4 it needs (the RGB stem's 27 to 28; im2col
                     // fills the extra bytes with the input zero point, so they add nothing);
                     // elsewhere the extra byte would only cost im2col time.
-                    let k = (9 * cin).next_multiple_of(4);
-                    let mut padded = l.weight.clone();
-                    padded.resize(k * cout, 0);
-                    let build = |k: usize, w: Vec<i8>| {
-                        QPointwise::new(
-                            k,
-                            cout,
-                            w,
-                            &l.weight_zero_point,
-                            l.bias.clone(),
-                            l.input.zero_point,
-                            out.clone(),
-                        )
-                    };
-                    let mut p = build(k, padded);
+                    let mut p = qpointwise(l, (9 * cin).next_multiple_of(4), cout, out.clone());
                     if !p.byte_pairs_exact {
-                        p = build(9 * cin, l.weight.clone());
+                        p = qpointwise(l, 9 * cin, cout, out);
                     }
                     largest_cols = largest_cols.max(args.geom.out_h() * args.geom.out_w() * p.k);
                     body.push((spec.name.clone(), Step::Conv(args, p)));
@@ -456,12 +442,16 @@ fn check_layer(l: &QuantLayer, weights: usize, cout: usize) -> std::result::Resu
     Ok(())
 }
 
-/// Layer `l` (checked) as a prepared `(k, n)` 1×1 GEMM.
+/// Layer `l` (checked) as a prepared `(k, n)` 1×1 GEMM, `k` at least its own K (zero weight
+/// rows past it).
 fn qpointwise(l: &QuantLayer, k: usize, n: usize, out: OutputQuant) -> QPointwise {
+    // (K, N) row-major: rows past the layer's own K are zero.
+    let mut w = l.weight.clone();
+    w.resize(k * n, 0);
     QPointwise::new(
         k,
         n,
-        l.weight.clone(),
+        w,
         &l.weight_zero_point,
         l.bias.clone(),
         l.input.zero_point,

@@ -228,7 +228,8 @@ pub struct TrainNet {
     arena: Arena,
     /// Batch size of the last forward (what backward will use).
     last_n: usize,
-    /// Per conv layer, then the classifier head (pool + FC + their gradients).
+    /// Per conv layer, then the classifier head (pool + FC + their gradients); made with the
+    /// network.
     profile: Vec<LayerProfile>,
 }
 
@@ -369,7 +370,7 @@ impl TrainNet {
             dweight: vec![],
             dbias: vec![],
         });
-        Ok(TrainNet {
+        let mut net = TrainNet {
             clamp: config.activation.clamp(),
             config,
             specs,
@@ -380,7 +381,9 @@ impl TrainNet {
             arena: Arena::default(),
             last_n: 0,
             profile: Vec::new(),
-        })
+        };
+        net.reset_profile();
+        Ok(net)
     }
 
     pub fn config(&self) -> &MobileNetConfig {
@@ -578,9 +581,6 @@ impl TrainNet {
         }
         self.plan(n);
         self.last_n = n;
-        if self.profile.len() != self.layers.len() + 1 {
-            self.reset_profile();
-        }
         let eps = self.config.bn_eps;
         let clamp = self.clamp;
         let arena = &mut self.arena;
@@ -692,9 +692,8 @@ impl TrainNet {
                 }
             }
         }
-        if let Some(head) = self.profile.last_mut() {
-            head.input_grad += t_head.elapsed();
-        }
+        let head = self.profile.last_mut().expect("profile has a head");
+        head.input_grad += t_head.elapsed();
         let (mut g, mut g_next) = (std::mem::take(&mut arena.g0), std::mem::take(&mut arena.g1));
         for i in (0..self.layers.len()).rev() {
             let l = &mut self.layers[i];
@@ -769,11 +768,10 @@ impl TrainNet {
                     t2
                 }
             };
-            if let Some(p) = self.profile.get_mut(i) {
-                p.bn_backward += t1 - t0;
-                p.filter_grad += t2 - t1;
-                p.input_grad += t2.elapsed();
-            }
+            let p = &mut self.profile[i];
+            p.bn_backward += t1 - t0;
+            p.filter_grad += t2 - t1;
+            p.input_grad += t2.elapsed();
             std::mem::swap(&mut g, &mut g_next);
         }
         arena.g0 = g;
