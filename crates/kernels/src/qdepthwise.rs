@@ -11,11 +11,34 @@
 //!
 //! Every per-channel vector is padded to a multiple of [`QDW_LANES`] with zeros, so that
 //! vector loads never run past the end.
+//!
+//! The 256-bit kernel also reads the whole [`QDW_BLOCK`]-channel blocks in a second layout,
+//! [`QDepthwise::pairs`] and [`QDepthwise::block_lanes`]: two taps' bytes are interleaved
+//! with one in-lane unpack and widened to i16 with two more, so that one `vpmaddwd` sums two
+//! taps of 8 channels; its accumulators then hold the channels in the order
+//! [`block_channel`] gives, which two narrowing packs undo.
 
 use crate::quant::OutputQuant;
 
 /// Channel padding of the prepared vectors: one AVX-512 vector of i32.
 pub const QDW_LANES: usize = 16;
+
+/// Channels per block of the tap-pair layout: 32 bytes of one pixel.
+pub const QDW_BLOCK: usize = 32;
+
+/// Tap pairs of the tap-pair layout: (0, 1), (2, 3), (4, 5), (6, 7) and (8, none).
+pub const QDW_PAIRS: usize = 5;
+
+/// i32 values per accumulator vector in [`QDepthwise::block_lanes`]: the folded bias, the
+/// requantization multiplier, left shift, right shift, `2^right − 1` and half of that, 8 each.
+pub const QDW_LANE_PARAMS: usize = 6 * 8;
+
+/// The channel (within its block) held by lane `l` (0..8) of accumulator `j` (0..4) of the
+/// tap-pair kernel: 32 bytes unpacked twice within 128-bit halves put channels
+/// 4j..4j+4 in the low half and 16+4j..16+4j+4 in the high half.
+pub const fn block_channel(j: usize, l: usize) -> usize {
+    (l / 4) * 16 + j * 4 + l % 4
+}
 
 /// A prepared quantized depthwise 3×3 layer: `y = requant(Σ (x−xz)(w−wz) + bias)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +58,12 @@ pub struct QDepthwise {
     /// Requantization multipliers and shifts, CP entries.
     pub multiplier: Vec<i32>,
     pub shift: Vec<i32>,
+    /// `w − wz` of the C / [`QDW_BLOCK`] whole blocks as i16 pairs: per block, per tap pair
+    /// q, 4 vectors of 16 i16 where vector j holds `(w'[2q][ch], w'[2q+1][ch])` at positions
+    /// 2l, 2l+1 for `ch =` [`block_channel`]`(j, l)` (the ninth tap's partner is 0).
+    pub pairs: Vec<i16>,
+    /// Per whole block, per accumulator j, [`QDW_LANE_PARAMS`] i32 in [`block_channel`] order.
+    pub block_lanes: Vec<i32>,
 }
 
 impl QDepthwise {
@@ -77,6 +106,36 @@ impl QDepthwise {
         let (mut multiplier, mut shift) = out.expanded(c);
         multiplier.resize(cp, 0);
         shift.resize(cp, 0);
+        let blocks = c / QDW_BLOCK;
+        let mut pairs = Vec::with_capacity(blocks * QDW_PAIRS * 4 * 16);
+        let mut block_lanes = Vec::with_capacity(blocks * 4 * QDW_LANE_PARAMS);
+        for b in 0..blocks {
+            let ch = |j, l| b * QDW_BLOCK + block_channel(j, l);
+            for q in 0..QDW_PAIRS {
+                for j in 0..4 {
+                    for l in 0..8 {
+                        let tap = |t: usize| if t < 9 { taps[t * cp + ch(j, l)] } else { 0 };
+                        // w − wz is in −255..=255 for i8 weights and zero points.
+                        pairs.push(tap(2 * q) as i16);
+                        pairs.push(tap(2 * q + 1) as i16);
+                    }
+                }
+            }
+            for j in 0..4 {
+                let right = |l| (-shift[ch(j, l)]).max(0);
+                let per_lane: [&dyn Fn(usize) -> i32; 6] = [
+                    &|l| bias_folded[ch(j, l)],
+                    &|l| multiplier[ch(j, l)],
+                    &|l| shift[ch(j, l)].max(0),
+                    &right,
+                    &|l| 1i32.wrapping_shl(right(l) as u32).wrapping_sub(1),
+                    &|l| 1i32.wrapping_shl(right(l) as u32).wrapping_sub(1) >> 1,
+                ];
+                for f in per_lane {
+                    block_lanes.extend((0..8).map(f));
+                }
+            }
+        }
         QDepthwise {
             c,
             w,
@@ -88,6 +147,8 @@ impl QDepthwise {
             bias_folded,
             multiplier,
             shift,
+            pairs,
+            block_lanes,
         }
     }
 

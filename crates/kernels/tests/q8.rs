@@ -200,7 +200,7 @@ fn geometry(h: usize, w: usize, stride: usize, pad: Padding4) -> Conv2dGeometry 
 fn depthwise_matches_the_spec() {
     let mut rng = Rng::new(17);
     let mut cases = 0;
-    for c in [1, 3, 8, 13, 16, 24, 40] {
+    for c in [1, 3, 8, 13, 16, 24, 32, 40, 65, 96] {
         for (h, w) in [(1, 1), (2, 3), (3, 3), (5, 4), (9, 7), (8, 8)] {
             for stride in [1, 2] {
                 for pad in [Padding4::symmetric(1), Padding4::tf_same(h, w, stride)] {

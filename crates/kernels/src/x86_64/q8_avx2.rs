@@ -2,7 +2,9 @@
 //! weights widened to i16, 16 products summed pairwise into 8 i32 lanes per instruction; no
 //! saturation, unlike `vpmaddubsw`, so it is exact for every u8 × i8) or, for layers whose
 //! weights rule saturation out ([`QPointwise::byte_pairs_exact`]), on `vpmaddubsw` straight
-//! from the input bytes; the depthwise 3×3 layer; and the vector quantization of the input.
+//! from the input bytes; the depthwise 3×3 layer (32-channel blocks on tap pairs, see
+//! [`block_pixel`]; the channels after the last block 8 at a time); and the vector
+//! quantization of the input.
 //! Installed by [`super::register`] only after the CPU reported avx2 + fma; the AVX-512 table
 //! overwrites what it has better versions of.
 //!
@@ -18,7 +20,7 @@ use std::ops::Range;
 
 use crate::dispatch::Q8Kernels;
 use crate::geometry::DwArgs;
-use crate::qdepthwise::QDepthwise;
+use crate::qdepthwise::{QDepthwise, QDW_BLOCK, QDW_LANE_PARAMS, QDW_PAIRS};
 use crate::qpacked::{QPointwise, QNR};
 
 /// Rows per GEMM tile: 6 rows × 2 vectors = 12 accumulators, 2 weight vectors, 1 broadcast.
@@ -64,6 +66,27 @@ impl Lanes {
                 right,
                 mask,
                 half: _mm256_srli_epi32(mask, 1),
+            }
+        }
+    }
+}
+
+impl Lanes {
+    /// The lanes prepared at load: multiplier, left, right, mask and half, 8 i32 each from
+    /// `at + 8` on (the layout of [`QDepthwise::block_lanes`] after the bias).
+    #[inline(always)]
+    unsafe fn prepared(at: *const i32) -> Lanes {
+        // SAFETY: the caller guarantees 48 readable i32 at `at` and AVX2.
+        unsafe {
+            let v = |k: usize| _mm256_loadu_si256(at.add(8 * k).cast());
+            let multiplier = v(1);
+            Lanes {
+                multiplier,
+                multiplier_odd: _mm256_shuffle_epi32::<0xF5>(multiplier),
+                left: v(2),
+                right: v(3),
+                mask: v(4),
+                half: v(5),
             }
         }
     }
@@ -388,10 +411,127 @@ fn dwconv3x3(args: &DwArgs, x: &[u8], p: &QDepthwise, rows: Range<usize>, y: &mu
     );
     // SAFETY: installed only after avx2 was detected; lengths checked, and the per-channel
     // vectors are padded to whole vectors.
-    unsafe { dwconv3x3_avx2(args, x, p, rows, y) }
+    unsafe {
+        dwconv3x3_blocks_avx2(args, x, p, rows.clone(), y);
+        dwconv3x3_avx2(args, x, p, rows, y);
+    }
 }
 
-/// Depthwise 3×3 on 8 channels at a time, straight from uint8 to uint8: each tap's 8 bytes
+/// One output pixel of one [`QDW_BLOCK`]-channel block from its nine input vectors (`tap(t)`,
+/// 32 bytes each): each pair of taps is interleaved byte by byte (`vpunpck{l,h}bw`), widened
+/// to i16 pairs by unpacking with zero, and multiplied by the prepared weight pairs with
+/// `vpmaddwd`, so that one instruction sums two taps of 8 channels; no cross-lane widening
+/// (whose `vpmovzxbd` limits the 8-channel path). The four accumulators hold the channels in
+/// [`crate::qdepthwise::block_channel`] order, which the two narrowing packs put back.
+#[inline(always)]
+unsafe fn block_pixel(
+    tap: impl Fn(usize) -> __m256i,
+    pairs: *const i16,
+    lanes: *const i32,
+    out: *mut u8,
+    [zp, lo, hi]: [__m256i; 3],
+) {
+    // SAFETY: the caller guarantees the prepared block at `pairs`/`lanes`, 32 writable bytes
+    // at `out`, and AVX2.
+    unsafe {
+        let zero = _mm256_setzero_si256();
+        let mut acc: [__m256i; 4] =
+            std::array::from_fn(|j| _mm256_loadu_si256(lanes.add(j * QDW_LANE_PARAMS).cast()));
+        for q in 0..QDW_PAIRS {
+            let a = tap(2 * q);
+            let b = if 2 * q + 1 < 9 { tap(2 * q + 1) } else { zero };
+            let ab = [_mm256_unpacklo_epi8(a, b), _mm256_unpackhi_epi8(a, b)];
+            for (j, acc) in acc.iter_mut().enumerate() {
+                let h = ab[j / 2];
+                let v = if j % 2 == 0 {
+                    _mm256_unpacklo_epi8(h, zero)
+                } else {
+                    _mm256_unpackhi_epi8(h, zero)
+                };
+                let w = _mm256_loadu_si256(pairs.add((q * 4 + j) * 16).cast());
+                *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(v, w));
+            }
+        }
+        let r: [__m256i; 4] = std::array::from_fn(|j| {
+            let v = requant(acc[j], Lanes::prepared(lanes.add(j * QDW_LANE_PARAMS)));
+            _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(v, zp), lo), hi)
+        });
+        // Values are in 0..=255: the saturating packs only narrow.
+        let bytes = _mm256_packus_epi16(
+            _mm256_packus_epi32(r[0], r[1]),
+            _mm256_packus_epi32(r[2], r[3]),
+        );
+        _mm256_storeu_si256(out.cast(), bytes);
+    }
+}
+
+/// The whole [`QDW_BLOCK`]-channel blocks of rows `rows` (see [`block_pixel`]).
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dwconv3x3_blocks_avx2(
+    args: &DwArgs,
+    x: &[u8],
+    p: &QDepthwise,
+    rows: Range<usize>,
+    y: &mut [u8],
+) {
+    let g = &args.geom;
+    let c = args.c;
+    let (ih, iw) = (g.in_h as isize, g.in_w as isize);
+    let s = g.stride;
+    let ow = g.out_w();
+    let out = [
+        _mm256_set1_epi32(p.out.zero_point),
+        _mm256_set1_epi32(p.out.min),
+        _mm256_set1_epi32(p.out.max),
+    ];
+    let xz = _mm256_set1_epi8(p.x_zero_point as u8 as i8);
+    let Range {
+        start: ox_lo,
+        end: ox_hi,
+    } = g.interior_cols();
+    let row_step = g.in_w * c;
+    // SAFETY: as in `dwconv3x3_avx2`; every block is 32 whole channels, so 32-byte loads and
+    // stores stay inside their pixel.
+    unsafe {
+        for b in 0..c / QDW_BLOCK {
+            let c0 = b * QDW_BLOCK;
+            let pairs = p.pairs.as_ptr().add(b * QDW_PAIRS * 64);
+            let lanes = p.block_lanes.as_ptr().add(b * 4 * QDW_LANE_PARAMS);
+            let xc = x.as_ptr().add(c0);
+            for (r, oy) in rows.clone().enumerate() {
+                let iy0 = (oy * s) as isize - g.pad.top as isize;
+                let yrow = y.as_mut_ptr().add(r * ow * c + c0);
+                let rows_in = iy0 >= 0 && iy0 + 2 < ih;
+                let (inner_lo, inner_hi) = if rows_in { (ox_lo, ox_hi) } else { (ow, ow) };
+                for ox in (0..inner_lo.min(ow)).chain(inner_hi.max(inner_lo.min(ow))..ow) {
+                    let ix0 = (ox * s) as isize - g.pad.left as isize;
+                    let tap = |t: usize| {
+                        let (iy, ix) = (iy0 + (t / 3) as isize, ix0 + (t % 3) as isize);
+                        if (0..ih).contains(&iy) && (0..iw).contains(&ix) {
+                            _mm256_loadu_si256(xc.offset((iy * iw + ix) * c as isize).cast())
+                        } else {
+                            xz
+                        }
+                    };
+                    block_pixel(tap, pairs, lanes, yrow.add(ox * c), out);
+                }
+                if inner_lo >= inner_hi {
+                    continue;
+                }
+                let row0 = xc.offset(iy0 * iw * c as isize);
+                for ox in inner_lo..inner_hi {
+                    let px = row0.add((ox * s - g.pad.left) * c);
+                    let tap = |t: usize| {
+                        _mm256_loadu_si256(px.add((t / 3) * row_step + (t % 3) * c).cast())
+                    };
+                    block_pixel(tap, pairs, lanes, yrow.add(ox * c), out);
+                }
+            }
+        }
+    }
+}
+
+/// Depthwise 3×3 on the channels after the whole [`QDW_BLOCK`] blocks, 8 at a time, straight from uint8 to uint8: each tap's 8 bytes
 /// are widened to i32 lanes and multiplied by `w − wz` with `vpmaddwd` (the widened input's
 /// upper 16 bits are zero, so each lane is one exact 16 × 16-bit product), a padded tap reads
 /// the input zero point instead, and the sum starts from the folded bias
@@ -424,7 +564,7 @@ unsafe fn dwconv3x3_avx2(
     // by `ox_lo..ox_hi` inside), `len` bytes from channel c0; every output write is inside
     // row r of `y`; the per-channel vectors are padded to whole vectors.
     unsafe {
-        for c0 in (0..c).step_by(8) {
+        for c0 in (c / QDW_BLOCK * QDW_BLOCK..c).step_by(8) {
             let len = 8.min(c - c0);
             let lanes = Lanes::load(p.multiplier.as_ptr().add(c0), p.shift.as_ptr().add(c0));
             let bias = _mm256_loadu_si256(p.bias_folded.as_ptr().add(c0).cast());
