@@ -390,7 +390,7 @@ fn hostile_model_files_are_one_line_errors_naming_the_file() {
         (
             "zero_input.tflite",
             models::tflite_with_shape(&[1, 128, 128, 3], &[1, 0, 0, 3]),
-            "invalid configuration: resolution 0 is below 32",
+            "invalid configuration: resolution 0 is below 16",
         ),
         (
             "huge_input.tflite",

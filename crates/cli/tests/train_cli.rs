@@ -215,3 +215,45 @@ fn bad_data_is_a_one_line_error_naming_the_file() {
     );
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
+
+#[test]
+fn progressive_resize_trains_and_saves_the_models_own_size() {
+    let data = tmp("cifar-bin-progressive");
+    cifar_bin(&data, 4);
+    let out = tmp("run-progressive");
+    let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
+    let train = |stages: &str| {
+        mobilenet(&[
+            "train",
+            "--data",
+            d,
+            "--alpha",
+            "0.25",
+            "--batch-size",
+            "8",
+            "--epochs",
+            "2",
+            "--progressive-resize",
+            stages,
+            "--threads",
+            "2",
+            "--quiet",
+            "--out",
+            o,
+        ])
+    };
+    check(&train("16:1"));
+    let model: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("model.json")).unwrap()).unwrap();
+    assert_eq!(model["config"]["resolution"], 32, "{model}");
+    for bad in ["24", "24:2,16:1", "8:1", "24:0", "x:1"] {
+        let o = train(bad);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && !err.contains("panicked"),
+            "{bad}: {err}"
+        );
+        assert_eq!(err.trim_end().lines().count(), 1, "{bad}: {err}");
+        assert!(err.contains("--progressive-resize"), "{bad}: {err}");
+    }
+}

@@ -228,6 +228,7 @@ fn training_checkpoint() -> R<Vec<u8>> {
         seed: 1,
         max_steps: None,
         freeze_body: false,
+        progressive: vec![],
     };
     let mut trainer = Trainer::new(net, cfg, data.clone(), Some(data), &dir)?;
     trainer.run(

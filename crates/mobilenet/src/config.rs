@@ -273,7 +273,7 @@ pub struct MobileNetConfig {
     pub variant: Variant,
     /// Width multiplier α in (0, 4].
     pub width: f32,
-    /// Input height = width in pixels (resolution multiplier ρ = resolution / 224), ≥ 32.
+    /// Input height = width in pixels (resolution multiplier ρ = resolution / 224), ≥ 16.
     pub resolution: usize,
     /// Output classes (1001 for Google's models: index 0 is "background"). 0 means no
     /// classifier: a body-only feature extractor whose output is the pooled features (as timm's
@@ -339,9 +339,9 @@ impl MobileNetConfig {
                 self.width
             )));
         }
-        if self.resolution < 32 {
+        if self.resolution < 16 {
             return Err(Error::Config(format!(
-                "resolution {} is below 32",
+                "resolution {} is below 16",
                 self.resolution
             )));
         }

@@ -38,7 +38,7 @@ fn tflite_with_a_0x0_input_is_an_invalid_configuration() {
     let bytes = models::tflite_with_shape(&[1, 128, 128, 3], &[1, 0, 0, 3]);
     assert_error(
         import_tflite_bytes(&bytes, Path::new("zero_input.tflite")),
-        "zero_input.tflite: invalid configuration: resolution 0 is below 32",
+        "zero_input.tflite: invalid configuration: resolution 0 is below 16",
     );
 }
 

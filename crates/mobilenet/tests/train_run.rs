@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use mobilenet::data::Dataset;
 use mobilenet::train::{
-    AugmentKind, DecayRule, Event, OptimizerKind, Outcome, ScheduleKind, TrainConfig, TrainNet,
-    Trainer,
+    AugmentKind, DecayRule, Event, OptimizerKind, Outcome, ResolutionStage, ScheduleKind,
+    TrainConfig, TrainNet, Trainer,
 };
 use mobilenet::{Error, MobileNetConfig};
 use mobilenet_kernels::Kernels;
@@ -53,6 +53,7 @@ fn config(epochs: usize) -> TrainConfig {
         seed: 3,
         max_steps: None,
         freeze_body: false,
+        progressive: vec![],
     }
 }
 
@@ -335,4 +336,89 @@ fn the_training_profile_counts_every_layer_of_every_step() {
     }
     t.reset_profile();
     assert!(t.profile().iter().all(|p| p.steps == 0));
+}
+
+/// Progressive resizing trains the first epochs at a lower resolution (the network and the
+/// loader rebuilt at each stage), evaluates and saves the model at its own resolution, and
+/// resumes bit-identically from a checkpoint written inside a low-resolution stage.
+#[test]
+fn progressive_resizing_trains_small_first_and_resumes_exactly() {
+    let (train, test) = (data(36, 1), data(9, 2));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = TrainConfig {
+        progressive: vec![
+            ResolutionStage {
+                resolution: 16,
+                until_epoch: 1,
+            },
+            ResolutionStage {
+                resolution: 24,
+                until_epoch: 2,
+            },
+        ],
+        ..config(3)
+    };
+    assert_eq!(
+        (0..4).map(|e| cfg.resolution_at(e, 32)).collect::<Vec<_>>(),
+        [16, 24, 32, 32]
+    );
+    let straight = dir.path().join("straight");
+    let mut a = Trainer::new(
+        net(),
+        cfg.clone(),
+        train.clone(),
+        Some(test.clone()),
+        &straight,
+    )
+    .unwrap();
+    assert_eq!(run(&mut a, None), Outcome::Finished);
+    assert_eq!(a.net.config().resolution, 32);
+    let plain = dir.path().join("plain");
+    let mut p = Trainer::new(net(), config(3), train.clone(), Some(test.clone()), &plain).unwrap();
+    assert_eq!(run(&mut p, None), Outcome::Finished);
+    assert!(weights(&a) != weights(&p), "the stages changed nothing");
+
+    // Interrupted in epoch 2 (24 × 24), then resumed.
+    let mid = dir.path().join("mid");
+    let mut b = Trainer::new(net(), cfg, train.clone(), Some(test.clone()), &mid).unwrap();
+    assert_eq!(run(&mut b, Some(7)), Outcome::Interrupted);
+    assert_eq!(b.net.config().resolution, 24);
+    let saved = mobilenet::io::load(&mid.join("model.json")).unwrap();
+    assert_eq!(saved.config.resolution, 32);
+    let mut b = Trainer::resume(&mid, &mid, None, train, Some(test)).unwrap();
+    assert_eq!(
+        b.net.config().resolution,
+        32,
+        "the checkpoint holds the model's resolution"
+    );
+    assert_eq!(run(&mut b, None), Outcome::Finished);
+    assert!(
+        weights(&a) == weights(&b),
+        "resumed in a stage: weights differ"
+    );
+    let figures = |t: &Trainer| -> Vec<_> {
+        t.history
+            .iter()
+            .map(|m| (m.train_loss.to_bits(), m.test_acc))
+            .collect()
+    };
+    assert_eq!(figures(&a), figures(&b));
+}
+
+/// Stages must end at increasing epochs.
+#[test]
+fn progressive_stages_out_of_order_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let stage = |resolution, until_epoch| ResolutionStage {
+        resolution,
+        until_epoch,
+    };
+    let cfg = TrainConfig {
+        progressive: vec![stage(16, 2), stage(24, 2)],
+        ..config(3)
+    };
+    let err = Trainer::new(net(), cfg, data(8, 1), None, dir.path())
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("progressive resizing"), "{err}");
 }

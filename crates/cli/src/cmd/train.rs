@@ -9,8 +9,8 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use mobilenet::data::{Dataset, Split};
 use mobilenet::train::{
-    AugmentKind, DecayRule, Event, OptimizerKind, Outcome, ScheduleKind, TrainConfig, TrainNet,
-    Trainer,
+    AugmentKind, DecayRule, Event, OptimizerKind, Outcome, ResolutionStage, ScheduleKind,
+    TrainConfig, TrainNet, Trainer,
 };
 use mobilenet::MobileNetConfig;
 
@@ -75,6 +75,10 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
     if !(0.0..1.0).contains(&a.label_smoothing) {
         bail!("--label-smoothing {}: must be in [0, 1)", a.label_smoothing);
     }
+    let progressive = match &a.progressive_resize {
+        Some(spec) => parse_stages(spec)?,
+        None => vec![],
+    };
     Ok(TrainConfig {
         epochs: a.epochs.unwrap_or(30),
         batch_size: a.batch_size,
@@ -95,7 +99,36 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
         seed: a.seed,
         max_steps: a.max_steps,
         freeze_body: a.freeze_body,
+        progressive,
     })
+}
+
+/// `R:E[,R:E…]` → stages, each ending after the one before.
+fn parse_stages(spec: &str) -> Result<Vec<ResolutionStage>> {
+    let mut stages: Vec<ResolutionStage> = Vec::new();
+    for part in spec.split(',') {
+        let stage = part
+            .split_once(':')
+            .and_then(|(r, e)| Some((r.trim().parse().ok()?, e.trim().parse().ok()?)))
+            .map(|(resolution, until_epoch)| ResolutionStage {
+                resolution,
+                until_epoch,
+            });
+        let Some(stage) = stage else {
+            bail!("--progressive-resize {spec}: `{part}` is not RESOLUTION:EPOCH");
+        };
+        if stage.resolution < 16 || stage.until_epoch == 0 {
+            bail!("--progressive-resize {spec}: `{part}` needs a resolution ≥ 16 and an epoch ≥ 1");
+        }
+        if stages
+            .last()
+            .is_some_and(|s| s.until_epoch >= stage.until_epoch)
+        {
+            bail!("--progressive-resize {spec}: stages must end at increasing epochs");
+        }
+        stages.push(stage);
+    }
+    Ok(stages)
 }
 
 /// The network to train: `--init` (any model we import) or fresh weights.

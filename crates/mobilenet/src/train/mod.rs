@@ -23,5 +23,5 @@ pub use optimizer::{DecayRule, Optimizer, OptimizerKind};
 pub use schedule::{Schedule, ScheduleKind};
 pub use trainer::{
     evaluate, evaluate_with, flip_horizontal, AugmentKind, EpochMetrics, EvalResult, Event,
-    Outcome, TrainConfig, Trainer,
+    Outcome, ResolutionStage, TrainConfig, Trainer,
 };

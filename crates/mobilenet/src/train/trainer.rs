@@ -85,6 +85,28 @@ pub struct TrainConfig {
     pub max_steps: Option<u64>,
     /// Train only the classifier; BatchNorm stays in eval mode.
     pub freeze_body: bool,
+    /// Progressive resizing: the first epochs at lower resolutions (stages in order), the rest
+    /// at the model's own. Evaluation and every saved model use the model's resolution.
+    #[serde(default)]
+    pub progressive: Vec<ResolutionStage>,
+}
+
+/// Epochs up to `until_epoch` (1-based, inclusive) that are not in an earlier stage train at
+/// `resolution` × `resolution`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolutionStage {
+    pub resolution: usize,
+    pub until_epoch: usize,
+}
+
+impl TrainConfig {
+    /// The training resolution of epoch `epoch` (0-based) of a model at `full`.
+    pub fn resolution_at(&self, epoch: usize, full: usize) -> usize {
+        self.progressive
+            .iter()
+            .find(|s| epoch < s.until_epoch)
+            .map_or(full, |s| s.resolution)
+    }
 }
 
 /// One epoch's figures (a line of `metrics.jsonl`).
@@ -253,6 +275,10 @@ pub struct Trainer {
     test: Option<Loader>,
     out: PathBuf,
     schedule: Schedule,
+    /// The model's own resolution (what is evaluated and saved); the network may be training
+    /// at a lower one ([`TrainConfig::progressive`]).
+    full_resolution: usize,
+    train_data: Arc<Dataset>,
 }
 
 impl Trainer {
@@ -314,7 +340,18 @@ impl Trainer {
                 },
             )
         };
-        let train_loader = loader(train, cfg.augment.augment(), cfg.cutout, true)?;
+        if let Some(bad) = cfg
+            .progressive
+            .windows(2)
+            .find(|w| w[1].until_epoch <= w[0].until_epoch)
+        {
+            return Err(Error::Config(format!(
+                "progressive resizing: stage ending at epoch {} follows one ending at {}",
+                bad[1].until_epoch, bad[0].until_epoch
+            )));
+        }
+        let full_resolution = net.config().resolution;
+        let train_loader = loader(train.clone(), cfg.augment.augment(), cfg.cutout, true)?;
         let test = test
             .map(|d| loader(d, Augment::None, 0, false))
             .transpose()?;
@@ -339,7 +376,32 @@ impl Trainer {
             test,
             out: out.to_path_buf(),
             schedule,
+            full_resolution,
+            train_data: train,
         })
+    }
+
+    /// Rebuilds the network and the training loader at `resolution` when the network is at
+    /// another one; the parameters, BatchNorm statistics and optimizer state carry over.
+    fn train_at(&mut self, resolution: usize) -> Result<()> {
+        if self.net.config().resolution == resolution {
+            return Ok(());
+        }
+        let mut ckpt = self.net.to_checkpoint();
+        ckpt.config.resolution = resolution;
+        self.net = TrainNet::from_checkpoint(&ckpt, &self.out)?;
+        let [h, w, _] = self.net.input_hwc();
+        let mut lc = self.train.config().clone();
+        lc.out_size = (h, w);
+        self.train = Loader::new(self.train_data.clone(), lc)?;
+        Ok(())
+    }
+
+    /// The network's parameters as a checkpoint of the model at its own resolution.
+    fn checkpoint(&self) -> Checkpoint {
+        let mut ckpt = self.net.to_checkpoint();
+        ckpt.config.resolution = self.full_resolution;
+        ckpt
     }
 
     /// Continues the run whose checkpoint is in `dir`, writing on into `out`; `epochs`, when
@@ -433,6 +495,7 @@ impl Trainer {
         let mut dlogits = Vec::new();
         while self.pos.epoch < self.cfg.epochs {
             let epoch = self.pos.epoch;
+            self.train_at(self.cfg.resolution_at(epoch, self.full_resolution))?;
             let mut t_mark = Instant::now();
             let mut outcome = None;
             for b in self.train.epoch(epoch as u64, self.pos.step_in_epoch) {
@@ -524,7 +587,7 @@ impl Trainer {
 
     /// Evaluates, records the epoch's metrics and writes every output file.
     fn finish_epoch(&mut self, k: &Kernels) -> Result<()> {
-        let ckpt = self.net.to_checkpoint();
+        let ckpt = self.checkpoint();
         let (test_loss, test_acc, test_top5) = match &self.test {
             Some(loader) => {
                 let model = crate::MobileNet::new(&ckpt, &self.out)?;
@@ -582,7 +645,7 @@ impl Trainer {
 
     /// Writes `checkpoint.safetensors` atomically.
     pub fn save_checkpoint(&mut self) -> Result<()> {
-        let ckpt = self.net.to_checkpoint();
+        let ckpt = self.checkpoint();
         let mut tensors = ckpt.weights.clone();
         for (s, per) in self.opt.state.iter().enumerate() {
             for (i, v) in per.iter().enumerate() {
