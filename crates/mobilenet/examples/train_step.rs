@@ -1,6 +1,7 @@
 //! Times one training step of a network, phase by phase (forward, backward, optimizer), on
 //! random data, and where it went layer by layer (the training profile):
-//! `cargo run --release -p mobilenet --example train_step -- [batch] [threads] [alpha] [iters]`.
+//! `cargo run --release -p mobilenet --example train_step -- [batch] [threads] [alpha] [iters]
+//! [resolution]` (the CIFAR network; resolution 32 unless given).
 
 use std::time::Instant;
 
@@ -12,18 +13,20 @@ use mobilenet::MobileNetConfig;
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let arg = |i: usize, d: f64| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
-    let (n, threads, alpha, iters) = (
+    let (n, threads, alpha, iters, r) = (
         arg(1, 128.0) as usize,
         arg(2, 2.0) as usize,
         arg(3, 1.0) as f32,
         arg(4, 5.0) as usize,
+        arg(5, 32.0) as usize,
     );
     let mut c = MobileNetConfig::cifar();
     c.width = alpha;
+    c.resolution = r;
     let k = mobilenet_kernels::kernels();
     let mut net = TrainNet::init(&c, vec![], 1).unwrap();
     let mut rng = mobilenet::rng::Rng::new(2);
-    let x: Vec<f32> = (0..n * 32 * 32 * 3).map(|_| rng.normal() as f32).collect();
+    let x: Vec<f32> = (0..n * r * r * 3).map(|_| rng.normal() as f32).collect();
     let labels: Vec<u32> = (0..n).map(|i| (i % 10) as u32).collect();
     let mut opt = Optimizer::new(
         OptimizerKind::Sgd {
