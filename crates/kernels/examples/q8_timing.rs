@@ -1,7 +1,8 @@
 //! Times the int8 path's 3×3 layers, one thread, each table: a depthwise layer
 //! (14 × 14 × 512, stride 1) and the stems of Google's 0.25/128 and 0.5/160 models
 //! (im2col, then the uint8 GEMM of (OH·OW, 27) × (27, Cout)), and the input quantization of a
-//! 128 × 128 RGB image, and a 14×14 pointwise layer with 8-bit and 7-bit weights.
+//! 128 × 128 RGB image, and a 14×14 and a 112×112 pointwise layer with 8-bit and 7-bit
+//! weights.
 //! `cargo run --release -p mobilenet-kernels --example q8_timing`
 
 use std::time::Instant;
@@ -79,24 +80,27 @@ fn main() {
         let mut q = vec![0u8; xf.len()];
         let qt = best(|| (k.q8.quantize)(&xf, 1.0 / 128.0, 128, &mut q));
         println!("  quantize 128×128×3 {qt:6.1} µs");
-        // A 14×14 pointwise layer (196 × 512 × 512) with 8-bit weights and with weights of
-        // at most 7 bits, which the byte-pair GEMM may take (`QPointwise::byte_pairs_exact`).
-        let (m, kk, n) = (196, 512, 512);
-        let x = bytes(m * kk);
-        let mut y = vec![0u8; m * n];
-        for (name, span) in [("8-bit", 251), ("7-bit", 127)] {
-            let w: Vec<i8> = (0..kk * n)
-                .map(|i| ((i * 37) % span) as i32 - span as i32 / 2)
-                .map(|v| v as i8)
-                .collect();
-            let p = QPointwise::new(kk, n, w, &[0], vec![100; n], 128, out(n));
-            let t = best(|| (k.q8.pointwise)(&x, &p, 0..p.panels(), &mut y));
-            let gops = 2.0 * (m * kk * n) as f64 / t * 1e-3;
-            print!(
-                "{:10} pointwise 196×512×512 {name} (byte pairs {}) {t:7.1} µs {gops:6.1} GOP/s  ",
-                "", p.byte_pairs_exact
-            );
+        // A 14×14 pointwise layer (196 × 512 × 512), and α 1's first one (112×112: 12544 ×
+        // 32 × 64), whose small K leaves the epilogue a large share; with 8-bit weights and
+        // with weights of at most 7 bits, which the byte-pair GEMM may take
+        // (`QPointwise::byte_pairs_exact`).
+        for (m, kk, n) in [(196, 512, 512), (12544, 32, 64)] {
+            let x = bytes(m * kk);
+            let mut y = vec![0u8; m * n];
+            for (name, span) in [("8-bit", 251), ("7-bit", 127)] {
+                let w: Vec<i8> = (0..kk * n)
+                    .map(|i| ((i * 37) % span) as i32 - span as i32 / 2)
+                    .map(|v| v as i8)
+                    .collect();
+                let p = QPointwise::new(kk, n, w, &[0], vec![100; n], 128, out(n));
+                let t = best(|| (k.q8.pointwise)(&x, &p, 0..p.panels(), &mut y));
+                let gops = 2.0 * (m * kk * n) as f64 / t * 1e-3;
+                print!(
+                    "{:10} pointwise {m}×{kk}×{n} {name} (byte pairs {}) {t:7.1} µs {gops:6.1} GOP/s  ",
+                    "", p.byte_pairs_exact
+                );
+            }
+            println!();
         }
-        println!();
     }
 }
