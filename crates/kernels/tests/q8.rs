@@ -76,6 +76,8 @@ fn pointwise_matches_the_reference() {
         // partial block and a partial tile at the end.
         (131, 1024, 20),
         (200, 511, 24),
+        // A stem of 8 output channels (α 0.25): one panel of one vector.
+        (37, 27, 8),
     ] {
         for (asym, per_channel) in [(false, true), (true, false), (true, true)] {
             let x = bytes(&mut rng, m * k);
@@ -153,6 +155,7 @@ fn pointwise_on_byte_pairs_matches_the_reference() {
         (9, 128, 33),
         (49, 1024, 40),
         (131, 256, 24),
+        (37, 28, 8),
     ] {
         for asym in [false, true] {
             let x = bytes(&mut rng, m * k);

@@ -206,11 +206,18 @@ unsafe fn pointwise_avx2(
             }
         }
         for panel in panels.clone() {
+            // A panel of at most 8 columns (the last one of N = 8, 24, …) computes one vector.
+            let half = p.n - panel * QNR <= 8;
             macro_rules! go {
                 ($($r:literal),*) => {
-                    match rows {
+                    match (rows, half) {
                         // SAFETY: rows r0..r0+R exist; `wide` holds them; `panel` < P.
-                        $($r => unsafe { tile::<$r>(wide, stride, r0, p, pairs, panel, &sums, y) },)*
+                        $(($r, false) => unsafe {
+                            tile::<$r, 2>(wide, stride, r0, p, pairs, panel, &sums, y)
+                        },
+                        ($r, true) => unsafe {
+                            tile::<$r, 1>(wide, stride, r0, p, pairs, panel, &sums, y)
+                        },)*
                         _ => unreachable!("tile of {rows} rows"),
                     }
                 };
@@ -221,10 +228,11 @@ unsafe fn pointwise_avx2(
     }
 }
 
-/// One R × 16 tile (one panel): `vpmaddwd` over the K pairs, then the epilogue.
+/// One R × 8V tile (one panel, V = 2 vectors, or 1 where the panel has at most 8 columns):
+/// `vpmaddwd` over the K pairs, then the epilogue.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn tile<const R: usize>(
+unsafe fn tile<const R: usize, const V: usize>(
     wide: &[i16],
     stride: usize,
     r0: usize,
@@ -235,23 +243,24 @@ unsafe fn tile<const R: usize>(
     y: &mut [u8],
 ) {
     let kp = p.pair_groups();
-    let mut acc = [[_mm256_setzero_si256(); 2]; R];
+    let mut acc = [[_mm256_setzero_si256(); V]; R];
     let xp = wide.as_ptr();
     let wp = pairs.as_ptr().wrapping_add(panel * kp * QNR * 2);
     // SAFETY: `wide` holds R rows of `stride` = 2·KP i16 (the odd K's last pair reads one
     // stale i16, multiplied by a zero weight); the panel holds KP blocks of 32 i16.
     unsafe {
         for q in 0..kp {
-            let b0 = _mm256_loadu_si256(wp.add(q * 32).cast());
-            let b1 = _mm256_loadu_si256(wp.add(q * 32 + 16).cast());
-            for r in 0..R {
+            let b: [__m256i; V] =
+                std::array::from_fn(|v| _mm256_loadu_si256(wp.add(q * 32 + 16 * v).cast()));
+            for (r, acc) in acc.iter_mut().enumerate() {
                 let a =
                     _mm256_set1_epi32((xp.add(r * stride + 2 * q) as *const i32).read_unaligned());
-                acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(a, b0));
-                acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(a, b1));
+                for (acc, b) in acc.iter_mut().zip(b) {
+                    *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(a, b));
+                }
             }
         }
-        finish::<R>(&acc, r0, p, panel, sums, y);
+        finish::<R, V>(&acc, r0, p, panel, sums, y);
     }
 }
 
@@ -287,13 +296,18 @@ unsafe fn pointwise_bytes_avx2(
             }
         }
         for panel in panels.clone() {
+            let half = p.n - panel * QNR <= 8;
             // SAFETY: rows r0..r0+R exist; `panel` < P; K is a multiple of 4.
             unsafe {
-                match rows {
-                    1 => tile_bytes::<1>(x, r0, p, panel, &sums, y),
-                    2 => tile_bytes::<2>(x, r0, p, panel, &sums, y),
-                    3 => tile_bytes::<3>(x, r0, p, panel, &sums, y),
-                    _ => tile_bytes::<4>(x, r0, p, panel, &sums, y),
+                match (rows, half) {
+                    (1, false) => tile_bytes::<1, 2>(x, r0, p, panel, &sums, y),
+                    (2, false) => tile_bytes::<2, 2>(x, r0, p, panel, &sums, y),
+                    (3, false) => tile_bytes::<3, 2>(x, r0, p, panel, &sums, y),
+                    (_, false) => tile_bytes::<4, 2>(x, r0, p, panel, &sums, y),
+                    (1, true) => tile_bytes::<1, 1>(x, r0, p, panel, &sums, y),
+                    (2, true) => tile_bytes::<2, 1>(x, r0, p, panel, &sums, y),
+                    (3, true) => tile_bytes::<3, 1>(x, r0, p, panel, &sums, y),
+                    (_, true) => tile_bytes::<4, 1>(x, r0, p, panel, &sums, y),
                 }
             }
         }
@@ -301,9 +315,9 @@ unsafe fn pointwise_bytes_avx2(
     }
 }
 
-/// One R × 16 tile of [`pointwise_bytes_avx2`].
+/// One R × 8V tile of [`pointwise_bytes_avx2`] (V = 1 where the panel has at most 8 columns).
 #[target_feature(enable = "avx2,fma")]
-unsafe fn tile_bytes<const R: usize>(
+unsafe fn tile_bytes<const R: usize, const V: usize>(
     x: &[u8],
     r0: usize,
     p: &QPointwise,
@@ -312,7 +326,7 @@ unsafe fn tile_bytes<const R: usize>(
     y: &mut [u8],
 ) {
     let (k, kg) = (p.k, p.groups());
-    let mut acc = [[_mm256_setzero_si256(); 2]; R];
+    let mut acc = [[_mm256_setzero_si256(); V]; R];
     let ones = _mm256_set1_epi16(1);
     let xp = x.as_ptr().wrapping_add(r0 * k);
     let wp = p.data.as_ptr().wrapping_add(panel * kg * QNR * 4);
@@ -320,25 +334,25 @@ unsafe fn tile_bytes<const R: usize>(
     // bytes.
     unsafe {
         for g in 0..kg {
-            let b0 = _mm256_loadu_si256(wp.add(g * 64).cast());
-            let b1 = _mm256_loadu_si256(wp.add(g * 64 + 32).cast());
+            let b: [__m256i; V] =
+                std::array::from_fn(|v| _mm256_loadu_si256(wp.add(g * 64 + 32 * v).cast()));
             for (r, acc) in acc.iter_mut().enumerate() {
                 let a = _mm256_set1_epi32((xp.add(r * k + 4 * g) as *const i32).read_unaligned());
-                let p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(a, b0), ones);
-                let p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(a, b1), ones);
-                acc[0] = _mm256_add_epi32(acc[0], p0);
-                acc[1] = _mm256_add_epi32(acc[1], p1);
+                for (acc, b) in acc.iter_mut().zip(b) {
+                    let prod = _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), ones);
+                    *acc = _mm256_add_epi32(*acc, prod);
+                }
             }
         }
-        finish::<R>(&acc, r0, p, panel, sums, y);
+        finish::<R, V>(&acc, r0, p, panel, sums, y);
     }
 }
 
 /// The GEMM tiles' epilogue: `+ col_const` (`− wz·Σx` for asymmetric weights), TFLite's
 /// requantization, `+ zp`, clamp, and the store of rows r0..r0+R of the panel's columns.
 #[inline(always)]
-unsafe fn finish<const R: usize>(
-    acc: &[[__m256i; 2]; R],
+unsafe fn finish<const R: usize, const V: usize>(
+    acc: &[[__m256i; V]; R],
     r0: usize,
     p: &QPointwise,
     panel: usize,
@@ -353,7 +367,7 @@ unsafe fn finish<const R: usize>(
         let zp = _mm256_set1_epi32(q.zero_point);
         let lo = _mm256_set1_epi32(q.min);
         let hi = _mm256_set1_epi32(q.max);
-        for v in 0..2 {
+        for v in 0..V {
             let c0 = panel * QNR + v * 8;
             if c0 >= n {
                 break;
