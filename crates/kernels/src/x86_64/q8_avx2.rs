@@ -367,8 +367,49 @@ unsafe fn finish<const R: usize, const V: usize>(
         let zp = _mm256_set1_epi32(q.zero_point);
         let lo = _mm256_set1_epi32(q.min);
         let hi = _mm256_set1_epi32(q.max);
+        let c0 = panel * QNR;
+        if V == 2 && c0 + 16 <= n {
+            // A whole panel: both vectors of a row narrowed together into one 16-byte store.
+            // (Plain code, no closures: a closure here is compiled without AVX2 and its
+            // intrinsics can end up as calls.)
+            let (c1, mul, sh, cc, wz) = (
+                c0 + 8,
+                p.multiplier.as_ptr(),
+                p.shift.as_ptr(),
+                p.col_const.as_ptr(),
+                p.wz_padded.as_ptr(),
+            );
+            let l0 = Lanes::load(mul.add(c0), sh.add(c0));
+            let l1 = Lanes::load(mul.add(c1), sh.add(c1));
+            let cc0 = _mm256_loadu_si256(cc.add(c0).cast());
+            let cc1 = _mm256_loadu_si256(cc.add(c1).cast());
+            let wz0 = _mm256_loadu_si256(wz.add(c0).cast());
+            let wz1 = _mm256_loadu_si256(wz.add(c1).cast());
+            // After the two packs each 128-bit half holds (first vector, second vector) ×
+            // 4 columns twice; these dwords put columns 0..16 in order.
+            let order = _mm256_setr_epi32(0, 4, 1, 5, 0, 4, 1, 5);
+            for (r, acc) in acc.iter().enumerate() {
+                let mut a0 = _mm256_add_epi32(acc[0], cc0);
+                let mut a1 = _mm256_add_epi32(acc[V - 1], cc1);
+                if p.asymmetric {
+                    let s = _mm256_set1_epi32(sums[r]);
+                    a0 = _mm256_sub_epi32(a0, _mm256_mullo_epi32(wz0, s));
+                    a1 = _mm256_sub_epi32(a1, _mm256_mullo_epi32(wz1, s));
+                }
+                let o0 = _mm256_add_epi32(requant(a0, l0), zp);
+                let o1 = _mm256_add_epi32(requant(a1, l1), zp);
+                let o0 = _mm256_min_epi32(_mm256_max_epi32(o0, lo), hi);
+                let o1 = _mm256_min_epi32(_mm256_max_epi32(o1, lo), hi);
+                // Values are in 0..=255: the saturating packs only narrow.
+                let w = _mm256_packus_epi32(o0, o1);
+                let b = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(w, w), order);
+                let dst = y.as_mut_ptr().add((r0 + r) * n + c0);
+                _mm_storeu_si128(dst.cast(), _mm256_castsi256_si128(b));
+            }
+            return;
+        }
         for v in 0..V {
-            let c0 = panel * QNR + v * 8;
+            let c0 = c0 + v * 8;
             if c0 >= n {
                 break;
             }
@@ -449,8 +490,12 @@ unsafe fn block_pixel(
     // at `out`, and AVX2.
     unsafe {
         let zero = _mm256_setzero_si256();
-        let mut acc: [__m256i; 4] =
-            std::array::from_fn(|j| _mm256_loadu_si256(lanes.add(j * QDW_LANE_PARAMS).cast()));
+        // Loops over arrays rather than `from_fn` closures: a closure in this helper (which
+        // has no target features of its own) can compile its intrinsics as calls.
+        let mut acc = [zero; 4];
+        for (j, acc) in acc.iter_mut().enumerate() {
+            *acc = _mm256_loadu_si256(lanes.add(j * QDW_LANE_PARAMS).cast());
+        }
         for q in 0..QDW_PAIRS {
             let a = tap(2 * q);
             let b = if 2 * q + 1 < 9 { tap(2 * q + 1) } else { zero };
@@ -466,10 +511,11 @@ unsafe fn block_pixel(
                 *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(v, w));
             }
         }
-        let r: [__m256i; 4] = std::array::from_fn(|j| {
+        let mut r = [zero; 4];
+        for (j, r) in r.iter_mut().enumerate() {
             let v = requant(acc[j], Lanes::prepared(lanes.add(j * QDW_LANE_PARAMS)));
-            _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(v, zp), lo), hi)
-        });
+            *r = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(v, zp), lo), hi);
+        }
         // Values are in 0..=255: the saturating packs only narrow.
         let bytes = _mm256_packus_epi16(
             _mm256_packus_epi32(r[0], r[1]),
