@@ -68,7 +68,7 @@ pub struct ArchArgs {
     /// Width multiplier α in (0, 4].
     #[arg(long, default_value_t = 1.0)]
     pub alpha: f32,
-    /// Input resolution (≥ 32). Default: 224, or 32 for the cifar variant.
+    /// Input resolution (≥ 16). Default: 224, or 32 for the cifar variant.
     #[arg(long)]
     pub resolution: Option<usize>,
     /// Number of classes. Default: 1000, or 10 for the cifar variant.
