@@ -122,18 +122,22 @@ impl QDepthwise {
                 }
             }
             for j in 0..4 {
-                let right = |l| (-shift[ch(j, l)]).max(0);
-                let per_lane: [&dyn Fn(usize) -> i32; 6] = [
-                    &|l| bias_folded[ch(j, l)],
-                    &|l| multiplier[ch(j, l)],
-                    &|l| shift[ch(j, l)].max(0),
-                    &right,
-                    &|l| 1i32.wrapping_shl(right(l) as u32).wrapping_sub(1),
-                    &|l| 1i32.wrapping_shl(right(l) as u32).wrapping_sub(1) >> 1,
-                ];
-                for f in per_lane {
-                    block_lanes.extend((0..8).map(f));
+                // TFLite's shift split into a left and a right shift, and the rounding masks
+                // the kernel would otherwise derive per vector (as `Lanes::load` does).
+                for l in 0..8 {
+                    block_lanes.push(bias_folded[ch(j, l)]);
                 }
+                for l in 0..8 {
+                    block_lanes.push(multiplier[ch(j, l)]);
+                }
+                for l in 0..8 {
+                    block_lanes.push(shift[ch(j, l)].max(0));
+                }
+                let right = |l| (-shift[ch(j, l)]).max(0);
+                let mask = |l| 1i32.wrapping_shl(right(l) as u32).wrapping_sub(1);
+                block_lanes.extend((0..8).map(right));
+                block_lanes.extend((0..8).map(mask));
+                block_lanes.extend((0..8).map(|l| mask(l) >> 1));
             }
         }
         QDepthwise {

@@ -37,6 +37,21 @@ pub const QNR: usize = 16;
 /// summed into a saturating i16) cannot saturate: `255 · 128 = 32640 ≤ 32767`.
 pub const BYTE_PAIR_LIMIT: i32 = 128;
 
+/// Whether every two consecutive rows (2q, 2q + 1) of the (K, N) weights `w` keep
+/// `|a| + |b| ≤` [`BYTE_PAIR_LIMIT`] in every column, an odd K's last row paired with a zero
+/// row: the weight half of [`QPointwise::byte_pairs_exact`] (which also needs K a multiple of
+/// 4), so that a caller can choose a K padded with zero rows before packing.
+pub fn byte_pairs_fit(w: &[i8], n: usize) -> bool {
+    let k = w.len().checked_div(n).unwrap_or(0);
+    (0..k.div_ceil(2)).all(|q| {
+        (0..n).all(|j| {
+            let a = (w[2 * q * n + j] as i32).abs();
+            let b = w.get((2 * q + 1) * n + j).map_or(0, |&v| (v as i32).abs());
+            a + b <= BYTE_PAIR_LIMIT
+        })
+    })
+}
+
 /// A prepared quantized 1×1 layer: `y = requant(Σ (x−xz)(w−wz) + bias)`.
 #[derive(Clone, PartialEq)]
 pub struct QPointwise {
@@ -129,14 +144,7 @@ impl QPointwise {
         shift.resize(padded, 0);
         let mut wz_padded = wz.clone();
         wz_padded.resize(padded, 0);
-        let byte_pairs_exact = k.is_multiple_of(4)
-            && (0..k / 2).all(|q| {
-                (0..n).all(|j| {
-                    let a = (w[2 * q * n + j] as i32).abs();
-                    let b = (w[(2 * q + 1) * n + j] as i32).abs();
-                    a + b <= BYTE_PAIR_LIMIT
-                })
-            });
+        let byte_pairs_exact = k.is_multiple_of(4) && byte_pairs_fit(&w, n);
         QPointwise {
             k,
             n,

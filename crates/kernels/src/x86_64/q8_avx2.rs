@@ -19,7 +19,7 @@ use std::cell::RefCell;
 use std::ops::Range;
 
 use crate::dispatch::Q8Kernels;
-use crate::geometry::DwArgs;
+use crate::geometry::{Conv2dGeometry, DwArgs};
 use crate::qdepthwise::{QDepthwise, QDW_BLOCK, QDW_LANE_PARAMS, QDW_PAIRS};
 use crate::qpacked::{QPointwise, QNR};
 
@@ -120,12 +120,19 @@ unsafe fn requant(x: __m256i, l: Lanes) -> __m256i {
     }
 }
 
+/// `v + zp`, clamped to `[lo, hi]`.
+#[inline(always)]
+unsafe fn clamp_zp(v: __m256i, zp: __m256i, lo: __m256i, hi: __m256i) -> __m256i {
+    // SAFETY: AVX2 is enabled by every caller.
+    unsafe { _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(v, zp), lo), hi) }
+}
+
 /// `+ zp`, clamp, and store `n ≤ 8` bytes.
 #[inline(always)]
 unsafe fn store_u8(y: *mut u8, v: __m256i, zp: __m256i, lo: __m256i, hi: __m256i, n: usize) {
     // SAFETY: the caller guarantees `n` writable bytes at `y` and AVX2.
     unsafe {
-        let v = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(v, zp), lo), hi);
+        let v = clamp_zp(v, zp, lo, hi);
         // Values are in 0..=255 now, so the saturating packs are plain narrowing.
         let w = _mm256_packus_epi32(v, v); // per 128-bit lane: v0..v3 v0..v3 | v4..v7 v4..v7
         let b = _mm256_packus_epi16(w, w);
@@ -372,34 +379,13 @@ unsafe fn finish<const R: usize, const V: usize>(
             // A whole panel: both vectors of a row narrowed together into one 16-byte store.
             // (Plain code, no closures: a closure here is compiled without AVX2 and its
             // intrinsics can end up as calls.)
-            let (c1, mul, sh, cc, wz) = (
-                c0 + 8,
-                p.multiplier.as_ptr(),
-                p.shift.as_ptr(),
-                p.col_const.as_ptr(),
-                p.wz_padded.as_ptr(),
-            );
-            let l0 = Lanes::load(mul.add(c0), sh.add(c0));
-            let l1 = Lanes::load(mul.add(c1), sh.add(c1));
-            let cc0 = _mm256_loadu_si256(cc.add(c0).cast());
-            let cc1 = _mm256_loadu_si256(cc.add(c1).cast());
-            let wz0 = _mm256_loadu_si256(wz.add(c0).cast());
-            let wz1 = _mm256_loadu_si256(wz.add(c1).cast());
+            let (k0, k1) = (Columns::load(p, c0), Columns::load(p, c0 + 8));
             // After the two packs each 128-bit half holds (first vector, second vector) ×
             // 4 columns twice; these dwords put columns 0..16 in order.
             let order = _mm256_setr_epi32(0, 4, 1, 5, 0, 4, 1, 5);
             for (r, acc) in acc.iter().enumerate() {
-                let mut a0 = _mm256_add_epi32(acc[0], cc0);
-                let mut a1 = _mm256_add_epi32(acc[V - 1], cc1);
-                if p.asymmetric {
-                    let s = _mm256_set1_epi32(sums[r]);
-                    a0 = _mm256_sub_epi32(a0, _mm256_mullo_epi32(wz0, s));
-                    a1 = _mm256_sub_epi32(a1, _mm256_mullo_epi32(wz1, s));
-                }
-                let o0 = _mm256_add_epi32(requant(a0, l0), zp);
-                let o1 = _mm256_add_epi32(requant(a1, l1), zp);
-                let o0 = _mm256_min_epi32(_mm256_max_epi32(o0, lo), hi);
-                let o1 = _mm256_min_epi32(_mm256_max_epi32(o1, lo), hi);
+                let o0 = clamp_zp(k0.requant(acc[0], sums[r], p.asymmetric), zp, lo, hi);
+                let o1 = clamp_zp(k1.requant(acc[V - 1], sums[r], p.asymmetric), zp, lo, hi);
                 // Values are in 0..=255: the saturating packs only narrow.
                 let w = _mm256_packus_epi32(o0, o1);
                 let b = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(w, w), order);
@@ -414,18 +400,50 @@ unsafe fn finish<const R: usize, const V: usize>(
                 break;
             }
             let cols = 8.min(n - c0);
-            let lanes = Lanes::load(p.multiplier.as_ptr().add(c0), p.shift.as_ptr().add(c0));
-            let cc = _mm256_loadu_si256(p.col_const.as_ptr().add(c0).cast());
-            let wz = _mm256_loadu_si256(p.wz_padded.as_ptr().add(c0).cast());
+            let k = Columns::load(p, c0);
             for r in 0..R {
-                let mut a = _mm256_add_epi32(acc[r][v], cc);
-                if p.asymmetric {
-                    let s = _mm256_set1_epi32(sums[r]);
-                    a = _mm256_sub_epi32(a, _mm256_mullo_epi32(wz, s));
-                }
-                let out = requant(a, lanes);
+                let out = k.requant(acc[r][v], sums[r], p.asymmetric);
                 store_u8(y.as_mut_ptr().add((r0 + r) * n + c0), out, zp, lo, hi, cols);
             }
+        }
+    }
+}
+
+/// The GEMM epilogue's constants of 8 columns from `c0`: requantization lanes, the folded
+/// per-column constant and the weight zero points.
+#[derive(Clone, Copy)]
+struct Columns {
+    lanes: Lanes,
+    col_const: __m256i,
+    wz: __m256i,
+}
+
+impl Columns {
+    #[inline(always)]
+    unsafe fn load(p: &QPointwise, c0: usize) -> Columns {
+        // SAFETY: the caller guarantees AVX2 and that the per-column vectors, padded to whole
+        // panels, hold 8 entries from `c0`.
+        unsafe {
+            Columns {
+                lanes: Lanes::load(p.multiplier.as_ptr().add(c0), p.shift.as_ptr().add(c0)),
+                col_const: _mm256_loadu_si256(p.col_const.as_ptr().add(c0).cast()),
+                wz: _mm256_loadu_si256(p.wz_padded.as_ptr().add(c0).cast()),
+            }
+        }
+    }
+
+    /// `acc + col_const` (`− wz·Σx` for asymmetric weights, `sum` = Σx of the row),
+    /// requantized; before `+ zp` and the clamp.
+    #[inline(always)]
+    unsafe fn requant(self, acc: __m256i, sum: i32, asymmetric: bool) -> __m256i {
+        // SAFETY: AVX2 is enabled by every caller.
+        unsafe {
+            let mut a = _mm256_add_epi32(acc, self.col_const);
+            if asymmetric {
+                let s = _mm256_set1_epi32(sum);
+                a = _mm256_sub_epi32(a, _mm256_mullo_epi32(self.wz, s));
+            }
+            requant(a, self.lanes)
         }
     }
 }
@@ -514,7 +532,7 @@ unsafe fn block_pixel(
         let mut r = [zero; 4];
         for (j, r) in r.iter_mut().enumerate() {
             let v = requant(acc[j], Lanes::prepared(lanes.add(j * QDW_LANE_PARAMS)));
-            *r = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(v, zp), lo), hi);
+            *r = clamp_zp(v, zp, lo, hi);
         }
         // Values are in 0..=255: the saturating packs only narrow.
         let bytes = _mm256_packus_epi16(
@@ -523,6 +541,25 @@ unsafe fn block_pixel(
         );
         _mm256_storeu_si256(out.cast(), bytes);
     }
+}
+
+/// The columns of the output row whose windows start at input row `iy0`: the border ones
+/// (whose windows may leave the image: left and right of `interior`, or every column when the
+/// window leaves the image vertically) and the interior, each column in exactly one.
+fn row_columns(
+    g: &Conv2dGeometry,
+    iy0: isize,
+    interior: &Range<usize>,
+) -> (impl Iterator<Item = usize>, Range<usize>) {
+    let ow = g.out_w();
+    let rows_in = iy0 >= 0 && iy0 + 2 < g.in_h as isize;
+    let (lo, hi) = if rows_in {
+        (interior.start.min(ow), interior.end.min(ow))
+    } else {
+        (ow, ow)
+    };
+    let hi = hi.max(lo);
+    ((0..lo).chain(hi..ow), lo..hi)
 }
 
 /// The whole [`QDW_BLOCK`]-channel blocks of rows `rows` (see [`block_pixel`]).
@@ -545,10 +582,7 @@ unsafe fn dwconv3x3_blocks_avx2(
         _mm256_set1_epi32(p.out.max),
     ];
     let xz = _mm256_set1_epi8(p.x_zero_point as u8 as i8);
-    let Range {
-        start: ox_lo,
-        end: ox_hi,
-    } = g.interior_cols();
+    let interior = g.interior_cols();
     let row_step = g.in_w * c;
     // SAFETY: as in `dwconv3x3_avx2`; every block is 32 whole channels, so 32-byte loads and
     // stores stay inside their pixel.
@@ -561,9 +595,8 @@ unsafe fn dwconv3x3_blocks_avx2(
             for (r, oy) in rows.clone().enumerate() {
                 let iy0 = (oy * s) as isize - g.pad.top as isize;
                 let yrow = y.as_mut_ptr().add(r * ow * c + c0);
-                let rows_in = iy0 >= 0 && iy0 + 2 < ih;
-                let (inner_lo, inner_hi) = if rows_in { (ox_lo, ox_hi) } else { (ow, ow) };
-                for ox in (0..inner_lo.min(ow)).chain(inner_hi.max(inner_lo.min(ow))..ow) {
+                let (border, inner) = row_columns(g, iy0, &interior);
+                for ox in border {
                     let ix0 = (ox * s) as isize - g.pad.left as isize;
                     let tap = |t: usize| {
                         let (iy, ix) = (iy0 + (t / 3) as isize, ix0 + (t % 3) as isize);
@@ -575,11 +608,11 @@ unsafe fn dwconv3x3_blocks_avx2(
                     };
                     block_pixel(tap, pairs, lanes, yrow.add(ox * c), out);
                 }
-                if inner_lo >= inner_hi {
+                if inner.is_empty() {
                     continue;
                 }
                 let row0 = xc.offset(iy0 * iw * c as isize);
-                for ox in inner_lo..inner_hi {
+                for ox in inner {
                     let px = row0.add((ox * s - g.pad.left) * c);
                     let tap = |t: usize| {
                         _mm256_loadu_si256(px.add((t / 3) * row_step + (t % 3) * c).cast())
@@ -616,12 +649,9 @@ unsafe fn dwconv3x3_avx2(
     let lo = _mm256_set1_epi32(p.out.min);
     let hi = _mm256_set1_epi32(p.out.max);
     let xz = _mm256_set1_epi32(p.x_zero_point);
-    let Range {
-        start: ox_lo,
-        end: ox_hi,
-    } = g.interior_cols();
+    let interior = g.interior_cols();
     // SAFETY: every input read is a pixel inside the image (checked per tap at the borders,
-    // by `ox_lo..ox_hi` inside), `len` bytes from channel c0; every output write is inside
+    // by `row_columns`' interior inside), `len` bytes from channel c0; every output write is inside
     // row r of `y`; the per-channel vectors are padded to whole vectors.
     unsafe {
         for c0 in (c / QDW_BLOCK * QDW_BLOCK..c).step_by(8) {
@@ -636,7 +666,6 @@ unsafe fn dwconv3x3_avx2(
             for (r, oy) in rows.clone().enumerate() {
                 let iy0 = (oy * s) as isize - g.pad.top as isize;
                 let yrow = y.as_mut_ptr().add(r * ow * c + c0);
-                let rows_in = iy0 >= 0 && iy0 + 2 < ih;
                 let border = |ox: usize| {
                     let ix0 = (ox * s) as isize - g.pad.left as isize;
                     let mut acc = bias;
@@ -654,8 +683,8 @@ unsafe fn dwconv3x3_avx2(
                     }
                     acc
                 };
-                let (inner_lo, inner_hi) = if rows_in { (ox_lo, ox_hi) } else { (ow, ow) };
-                for ox in (0..inner_lo.min(ow)).chain(inner_hi..ow) {
+                let (border_cols, inner) = row_columns(g, iy0, &interior);
+                for ox in border_cols {
                     store_u8(
                         yrow.add(ox * c),
                         requant(border(ox), lanes),
@@ -665,12 +694,12 @@ unsafe fn dwconv3x3_avx2(
                         len,
                     );
                 }
-                if inner_lo >= inner_hi {
+                if inner.is_empty() {
                     continue;
                 }
                 let row0 = xc.offset(iy0 * iw * c as isize);
                 let row_step = g.in_w * c;
-                for ox in inner_lo..inner_hi {
+                for ox in inner {
                     let px = row0.add((ox * s - g.pad.left) * c);
                     let mut acc = bias;
                     for kh in 0..3 {

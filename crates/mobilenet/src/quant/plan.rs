@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use mobilenet_kernels::parallel::{q8 as pq, team};
 use mobilenet_kernels::qdepthwise::QDepthwise;
-use mobilenet_kernels::qpacked::QPointwise;
+use mobilenet_kernels::qpacked::{byte_pairs_fit, QPointwise};
 use mobilenet_kernels::quant::{OutputQuant, Requant};
 use mobilenet_kernels::reference::q8::global_avg_pool;
 use mobilenet_kernels::{ConvArgs, DwArgs, Kernels};
@@ -163,10 +163,12 @@ impl QuantModel {
                     // pad K to the multiple of 4 it needs (the RGB stem's 27 to 28; im2col
                     // fills the extra bytes with the input zero point, so they add nothing);
                     // elsewhere the extra byte would only cost im2col time.
-                    let mut p = qpointwise(l, (9 * cin).next_multiple_of(4), cout, out.clone());
-                    if !p.byte_pairs_exact {
-                        p = qpointwise(l, 9 * cin, cout, out);
-                    }
+                    let k = if byte_pairs_fit(&l.weight, cout) {
+                        (9 * cin).next_multiple_of(4)
+                    } else {
+                        9 * cin
+                    };
+                    let p = qpointwise(l, k, cout, out);
                     largest_cols = largest_cols.max(args.geom.out_h() * args.geom.out_w() * p.k);
                     body.push((spec.name.clone(), Step::Conv(args, p)));
                 }

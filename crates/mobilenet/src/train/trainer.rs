@@ -278,7 +278,6 @@ pub struct Trainer {
     /// The model's own resolution (what is evaluated and saved); the network may be training
     /// at a lower one ([`TrainConfig::progressive`]).
     full_resolution: usize,
-    train_data: Arc<Dataset>,
 }
 
 impl Trainer {
@@ -351,7 +350,7 @@ impl Trainer {
             )));
         }
         let full_resolution = net.config().resolution;
-        let train_loader = loader(train.clone(), cfg.augment.augment(), cfg.cutout, true)?;
+        let train_loader = loader(train, cfg.augment.augment(), cfg.cutout, true)?;
         let test = test
             .map(|d| loader(d, Augment::None, 0, false))
             .transpose()?;
@@ -377,7 +376,6 @@ impl Trainer {
             out: out.to_path_buf(),
             schedule,
             full_resolution,
-            train_data: train,
         })
     }
 
@@ -393,7 +391,7 @@ impl Trainer {
         let [h, w, _] = self.net.input_hwc();
         let mut lc = self.train.config().clone();
         lc.out_size = (h, w);
-        self.train = Loader::new(self.train_data.clone(), lc)?;
+        self.train = Loader::new(self.train.dataset().clone(), lc)?;
         Ok(())
     }
 
