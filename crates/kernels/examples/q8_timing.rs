@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use mobilenet_kernels::geometry::{Conv2dGeometry, ConvArgs, DwArgs, Padding4};
 use mobilenet_kernels::qdepthwise::QDepthwise;
+use mobilenet_kernels::qim2col;
 use mobilenet_kernels::qpacked::QPointwise;
 use mobilenet_kernels::quant::{OutputQuant, Requant};
 use mobilenet_kernels::reference::q8::im2col3x3;
@@ -71,8 +72,9 @@ fn main() {
             let mut cols = vec![0u8; m * 27];
             let mut y = vec![0u8; m * cout];
             let im = best(|| im2col3x3(&args, &x, 128, 27, 0..geom.out_h(), &mut cols));
+            let fast = best(|| qim2col::im2col3x3(&args, &x, 128, 27, 0..geom.out_h(), &mut cols));
             let gemm = best(|| (k.q8.pointwise)(&cols, &p, 0..p.panels(), &mut y));
-            print!("  stem {r}/{cout}: im2col {im:6.1} µs gemm {gemm:6.1} µs");
+            print!("  stem {r}/{cout}: im2col {im:6.1} (fast {fast:5.1}) µs gemm {gemm:6.1} µs");
         }
         let xf: Vec<f32> = (0..128 * 128 * 3)
             .map(|i| (i % 255) as f32 / 127.5 - 1.0)

@@ -12,9 +12,9 @@
 //! - [`gemm`]: the one wrapper around the GEMM crate (pointwise convolutions, fully connected).
 //! - [`packed`]: pointwise weights packed once into column panels for our own GEMM
 //!   microkernels (`Kernels::pointwise_packed`).
-//! - [`quant`], [`qpacked`], [`qdepthwise`]: the quantized datatype (uint8 activations, int8
-//!   weights): TFLite's requantization arithmetic, the VNNI weight packing and the prepared
-//!   depthwise layer; its kernels are the
+//! - [`quant`], [`qpacked`], [`qdepthwise`], [`qim2col`]: the quantized datatype (uint8
+//!   activations, int8 weights): TFLite's requantization arithmetic, the VNNI weight packing,
+//!   the prepared depthwise layer and the stem's fast im2col; its kernels are the
 //!   table's `q8` entries (`reference/q8.rs`, `x86_64/q8_avx512.rs`).
 //! - [`cpu`]: cache sizes, for choices that depend on them.
 //! - [`parallel`]: splits whole-layer work over the current rayon pool and calls the table.
@@ -26,6 +26,7 @@ pub mod geometry;
 pub mod packed;
 pub mod parallel;
 pub mod qdepthwise;
+pub mod qim2col;
 pub mod qpacked;
 pub mod quant;
 pub mod reference;

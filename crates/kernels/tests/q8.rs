@@ -7,6 +7,7 @@
 
 use mobilenet_kernels::geometry::{Conv2dGeometry, ConvArgs, DwArgs, Padding4};
 use mobilenet_kernels::qdepthwise::QDepthwise;
+use mobilenet_kernels::qim2col;
 use mobilenet_kernels::qpacked::QPointwise;
 use mobilenet_kernels::quant::{OutputQuant, Requant};
 use mobilenet_kernels::reference::q8 as r;
@@ -360,6 +361,51 @@ fn dense_3x3_as_im2col_and_gemm_matches_the_spec() {
                             "{}: 3×3 {cin} → {cout} on {h}×{w} stride {stride} pad {pad:?}, K {k}",
                             t.isa
                         );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The fast im2col writes the reference's bytes: RGB and other input widths (runs below, at
+/// and above its 16-byte block), K padded or not, both paddings and strides, images smaller
+/// than the kernel, row bands that end where the block copy would spill past `cols`.
+#[test]
+fn fast_im2col_equals_the_reference() {
+    let mut rng = Rng::new(31);
+    for cin in [1, 2, 3, 5, 6, 8] {
+        for (h, w) in [(2, 2), (3, 3), (5, 4), (11, 10), (17, 16), (32, 32)] {
+            for (stride, pad) in [
+                (2, Padding4::tf_same(h, w, 2)),
+                (1, Padding4::symmetric(1)),
+                (2, Padding4::symmetric(1)),
+                (1, Padding4::symmetric(0)),
+            ] {
+                if h + pad.top + pad.bottom < 3 || w + pad.left + pad.right < 3 {
+                    continue;
+                }
+                let g = geometry(h, w, stride, pad);
+                let args = ConvArgs {
+                    geom: g,
+                    cin,
+                    cout: 4,
+                };
+                let (oh, ow) = (g.out_h(), g.out_w());
+                for k in [9 * cin, (9 * cin).next_multiple_of(4) + 4] {
+                    let x = bytes(&mut rng, h * w * cin);
+                    let xz = int(&mut rng, 0, 255) as u8;
+                    for bands in [vec![0..oh], vec![0..oh / 2, oh / 2..oh]] {
+                        for band in bands {
+                            let mut want = vec![0u8; band.len() * ow * k];
+                            let mut got = vec![1u8; band.len() * ow * k];
+                            r::im2col3x3(&args, &x, xz, k, band.clone(), &mut want);
+                            qim2col::im2col3x3(&args, &x, xz, k, band.clone(), &mut got);
+                            assert_eq!(
+                                got, want,
+                                "Cin {cin} on {h}×{w} stride {stride} pad {pad:?} K {k} rows {band:?}"
+                            );
+                        }
                     }
                 }
             }

@@ -71,7 +71,7 @@ pub fn conv3x3(
     }
     let xz = u8::try_from(p.x_zero_point).expect("q8 conv3x3: input zero point in 0..=255");
     team::run(image_row_bands(cols, n, oh, ow * kk), |(img, rows, cc)| {
-        crate::reference::q8::im2col3x3(args, &x[img * in_len..][..in_len], xz, kk, rows, cc)
+        crate::qim2col::im2col3x3(args, &x[img * in_len..][..in_len], xz, kk, rows, cc)
     });
     pointwise(k, cols, p, y);
 }
