@@ -16,7 +16,8 @@
 //! [`QDepthwise::pairs`] and [`QDepthwise::block_lanes`]: two taps' bytes are interleaved
 //! with one in-lane unpack and widened to i16 with two more, so that one `vpmaddwd` sums two
 //! taps of 8 channels; its accumulators then hold the channels in the order
-//! [`block_channel`] gives, which two narrowing packs undo.
+//! [`block_channel`] gives, which two narrowing packs undo. Layers of fewer than 32 channels
+//! get the same layout for blocks of pixels instead ([`QDepthwise::packed_blocks`]).
 
 use crate::quant::OutputQuant;
 
@@ -64,6 +65,21 @@ pub struct QDepthwise {
     pub pairs: Vec<i16>,
     /// Per whole block, per accumulator j, [`QDW_LANE_PARAMS`] i32 in [`block_channel`] order.
     pub block_lanes: Vec<i32>,
+    /// Below one block (C < 32), the blocks of the packed layout instead of whole ones,
+    /// C / gcd(C, 32) of them: in a stride-1 layer a row of pixels is a row of bytes and a
+    /// horizontal tap is a shift by C bytes, so 32 consecutive output bytes are one block
+    /// whose lane v holds channel (b·32 + v) mod C; a group of `packed_blocks` blocks covers
+    /// a whole number of pixels ([`Self::packed_group`]) and the next group starts again at
+    /// channel 0.
+    pub packed_blocks: usize,
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
 }
 
 impl QDepthwise {
@@ -106,11 +122,18 @@ impl QDepthwise {
         let (mut multiplier, mut shift) = out.expanded(c);
         multiplier.resize(cp, 0);
         shift.resize(cp, 0);
-        let blocks = c / QDW_BLOCK;
-        let mut pairs = Vec::with_capacity(blocks * QDW_PAIRS * 4 * 16);
-        let mut block_lanes = Vec::with_capacity(blocks * 4 * QDW_LANE_PARAMS);
-        for b in 0..blocks {
-            let ch = |j, l| b * QDW_BLOCK + block_channel(j, l);
+        // Whole blocks; or, below one block, the packed blocks (see `packed_blocks`).
+        let (blocks, packed_blocks) = if c < QDW_BLOCK {
+            (0, c / gcd(c, QDW_BLOCK))
+        } else {
+            (c / QDW_BLOCK, 0)
+        };
+        let n = blocks + packed_blocks;
+        let mut pairs = Vec::with_capacity(n * QDW_PAIRS * 4 * 16);
+        let mut block_lanes = Vec::with_capacity(n * 4 * QDW_LANE_PARAMS);
+        for b in 0..n {
+            // Lane v of block b: channel b·32 + v, or (b·32 + v) mod C when packed.
+            let ch = |j, l| (b * QDW_BLOCK + block_channel(j, l)) % c;
             for q in 0..QDW_PAIRS {
                 for j in 0..4 {
                     for l in 0..8 {
@@ -153,7 +176,14 @@ impl QDepthwise {
             shift,
             pairs,
             block_lanes,
+            packed_blocks,
         }
+    }
+
+    /// Output pixels per group of the packed layout (C·group = 32·[`Self::packed_blocks`]
+    /// bytes), or None when the layer has whole blocks.
+    pub fn packed_group(&self) -> Option<usize> {
+        (self.packed_blocks > 0).then(|| self.packed_blocks * QDW_BLOCK / self.c)
     }
 
     /// The padded channel count CP (the row length of [`Self::taps`]).

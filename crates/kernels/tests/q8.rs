@@ -198,14 +198,17 @@ fn geometry(h: usize, w: usize, stride: usize, pad: Padding4) -> Conv2dGeometry 
 }
 
 /// The native uint8 depthwise kernels equal the integer spec on every table: channels below,
-/// at and above a vector (with tails), images smaller than the kernel, stride 1 and 2, both
-/// paddings, zero points that make padded taps count, and output row bands.
+/// at and above a vector (with tails) and below a block (the packed layout), images smaller
+/// than the kernel, stride 1 and 2, both paddings, zero points that make padded taps count,
+/// and output row bands.
 #[test]
 fn depthwise_matches_the_spec() {
     let mut rng = Rng::new(17);
     let mut cases = 0;
-    for c in [1, 3, 8, 13, 16, 24, 32, 40, 65, 96] {
-        for (h, w) in [(1, 1), (2, 3), (3, 3), (5, 4), (9, 7), (8, 8)] {
+    for c in [1, 3, 6, 8, 13, 16, 24, 32, 40, 65, 96] {
+        // 4 × 37: whole groups of the packed layout (C < 32, stride 1) for every C, 32
+        // pixels for odd C, and pixels after the last group.
+        for (h, w) in [(1, 1), (2, 3), (3, 3), (5, 4), (9, 7), (8, 8), (4, 37)] {
             for stride in [1, 2] {
                 for pad in [Padding4::symmetric(1), Padding4::tf_same(h, w, stride)] {
                     let g = geometry(h, w, stride, pad);

@@ -3,7 +3,9 @@
 //! saturation, unlike `vpmaddubsw`, so it is exact for every u8 × i8) or, for layers whose
 //! weights rule saturation out ([`QPointwise::byte_pairs_exact`]), on `vpmaddubsw` straight
 //! from the input bytes; the depthwise 3×3 layer (32-channel blocks on tap pairs, see
-//! [`block_pixel`]; the channels after the last block 8 at a time); and the vector
+//! [`block_pixel`], or blocks of 32 bytes of pixels when a stride-1 layer has fewer channels;
+//! the channels after the last block, and the pixels outside the packed groups, 8 channels
+//! at a time); and the vector
 //! quantization of the input.
 //! Installed by [`super::register`] only after the CPU reported avx2 + fma; the AVX-512 table
 //! overwrites what it has better versions of.
@@ -562,7 +564,9 @@ fn row_columns(
     ((0..lo).chain(hi..ow), lo..hi)
 }
 
-/// The whole [`QDW_BLOCK`]-channel blocks of rows `rows` (see [`block_pixel`]).
+/// The whole [`QDW_BLOCK`]-channel blocks of rows `rows` (see [`block_pixel`]); or, for a
+/// stride-1 layer of fewer channels, the whole groups of interior pixels in the packed layout
+/// ([`QDepthwise::packed_blocks`]).
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dwconv3x3_blocks_avx2(
     args: &DwArgs,
@@ -584,8 +588,9 @@ unsafe fn dwconv3x3_blocks_avx2(
     let xz = _mm256_set1_epi8(p.x_zero_point as u8 as i8);
     let interior = g.interior_cols();
     let row_step = g.in_w * c;
-    // SAFETY: as in `dwconv3x3_avx2`; every block is 32 whole channels, so 32-byte loads and
-    // stores stay inside their pixel.
+    // SAFETY: as in `dwconv3x3_avx2`; every whole block is 32 channels, so 32-byte loads and
+    // stores stay inside their pixel; a packed group's blocks load, for each tap, the bytes of
+    // the group's pixels' taps (all inside the image: interior columns) and store its pixels.
     unsafe {
         for b in 0..c / QDW_BLOCK {
             let c0 = b * QDW_BLOCK;
@@ -621,7 +626,39 @@ unsafe fn dwconv3x3_blocks_avx2(
                 }
             }
         }
+        let Some(group) = packed_group(p, g) else {
+            return;
+        };
+        // Packed: groups of `group` interior pixels as `packed_blocks` blocks of 32 bytes;
+        // block b of a group starts 32·b bytes after its first pixel, and its tap (kh, kw)
+        // lies kh rows and kw pixels (kw·C bytes) from the window's corner.
+        for (r, oy) in rows.enumerate() {
+            let iy0 = oy as isize - g.pad.top as isize;
+            let (_, inner) = row_columns(g, iy0, &interior);
+            let yrow = y.as_mut_ptr().add(r * ow * c);
+            for g0 in (0..inner.len() / group).map(|i| inner.start + i * group) {
+                let corner = x
+                    .as_ptr()
+                    .offset(iy0 * iw * c as isize)
+                    .add((g0 - g.pad.left) * c);
+                for b in 0..p.packed_blocks {
+                    let px = corner.add(b * QDW_BLOCK);
+                    let tap = |t: usize| {
+                        _mm256_loadu_si256(px.add((t / 3) * row_step + (t % 3) * c).cast())
+                    };
+                    let pairs = p.pairs.as_ptr().add(b * QDW_PAIRS * 64);
+                    let lanes = p.block_lanes.as_ptr().add(b * 4 * QDW_LANE_PARAMS);
+                    block_pixel(tap, pairs, lanes, yrow.add(g0 * c + b * QDW_BLOCK), out);
+                }
+            }
+        }
     }
+}
+
+/// Pixels per group of the packed layout ([`QDepthwise::packed_blocks`]) when this layer runs
+/// on it: fewer than 32 channels and stride 1.
+fn packed_group(p: &QDepthwise, g: &Conv2dGeometry) -> Option<usize> {
+    p.packed_group().filter(|_| g.stride == 1)
 }
 
 /// Depthwise 3×3 on the channels after the whole [`QDW_BLOCK`] blocks, 8 at a time, straight from uint8 to uint8: each tap's 8 bytes
@@ -650,6 +687,7 @@ unsafe fn dwconv3x3_avx2(
     let hi = _mm256_set1_epi32(p.out.max);
     let xz = _mm256_set1_epi32(p.x_zero_point);
     let interior = g.interior_cols();
+    let packed = packed_group(p, g);
     // SAFETY: every input read is a pixel inside the image (checked per tap at the borders,
     // by `row_columns`' interior inside), `len` bytes from channel c0; every output write is inside
     // row r of `y`; the per-channel vectors are padded to whole vectors.
@@ -683,7 +721,11 @@ unsafe fn dwconv3x3_avx2(
                     }
                     acc
                 };
-                let (border_cols, inner) = row_columns(g, iy0, &interior);
+                let (border_cols, mut inner) = row_columns(g, iy0, &interior);
+                // The packed path's whole groups are done.
+                if let Some(group) = packed {
+                    inner.start += inner.len() / group * group;
+                }
                 for ox in border_cols {
                     store_u8(
                         yrow.add(ox * c),
