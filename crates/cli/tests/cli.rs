@@ -239,7 +239,13 @@ fn bench_runs_a_quantized_tflite_file_on_the_int8_path() {
     let layers = v["layers"].as_array().unwrap();
     assert!(layers.len() >= 27, "{layers:?}");
     assert!(v["q8_kernels"].is_string());
-    assert_eq!(bench(&["--float"])["datatype"], "float32");
+    // Timed from the model's uint8 input, as peers fed the file's input tensor run it.
+    assert_eq!(v["input"], "uint8");
+    let f = bench(&["--float"]);
+    assert_eq!(
+        (&f["datatype"], &f["input"]),
+        (&"float32".into(), &"f32".into())
+    );
 }
 
 #[test]

@@ -91,6 +91,16 @@ fn check_model(name: &str) {
             let (file, exact) = photo_path(photo, pre.size);
             let x = load_input(&file, &pre).unwrap();
             let got = net.forward_u8(&k, &x).unwrap();
+            // The same pass from the input already quantized (what `bench` times), and a
+            // byte count that is not one whole image refused.
+            let input = net.quantize_input(&k, &x).unwrap();
+            let from_bytes = net.forward_bytes(&k, &input, 1, None).unwrap();
+            assert_eq!(from_bytes, got, "{name} on {photo}: from the input bytes");
+            let short = net.forward_bytes(&k, &input[1..], 1, None).unwrap_err();
+            assert!(
+                matches!(short, mobilenet::Error::InputShape { .. }),
+                "{short}"
+            );
             assert_eq!(got.len(), want.len(), "{name}");
             let diff = got
                 .iter()

@@ -57,6 +57,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         output::json_line(&serde_json::json!({
             "engine": "mobilenet", "isa": kernels.isa.name(), "threads": threads, "batch": n,
             "datatype": net.datatype(), "q8_kernels": kernels.q8.name,
+            "input": input_kind(&net),
             "byte_pair_layers": byte_pairs,
             "model": source.to_string_lossy(), "iters": times.len(),
             "min_ms": min, "median_ms": median, "images_per_s": n as f64 * 1e3 / median,
@@ -68,8 +69,8 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     }
     let sum: f64 = layer_ms.iter().map(|(_, ms)| ms).sum();
     let mut out = format!(
-        "{} | {} | isa {}{} | {threads} thread(s) | batch {n} | {} runs\nlatency: min {min:.3} ms, median {median:.3} ms | {:.1} images/s | {:.1} GFLOP/s\n\n",
-        source.display(), net.datatype(), kernels.isa,
+        "{} | {} ({} input) | isa {}{} | {threads} thread(s) | batch {n} | {} runs\nlatency: min {min:.3} ms, median {median:.3} ms | {:.1} images/s | {:.1} GFLOP/s\n\n",
+        source.display(), net.datatype(), input_kind(&net), kernels.isa,
         match &net {
             Engine::Int8(q) => {
                 let (pairs, gemms) = q.byte_pair_layers();
@@ -109,6 +110,15 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// What a timed pass starts from: f32, or on the int8 path the model's uint8 input bytes
+/// (see `Engine::pass_input`).
+fn input_kind(net: &Engine) -> &'static str {
+    match net {
+        Engine::Float(_) => "f32",
+        Engine::Int8(_) => "uint8",
+    }
+}
+
 fn min_median(times: &[f64]) -> (f64, f64) {
     let mut sorted = times.to_vec();
     sorted.sort_by(f64::total_cmp);
@@ -133,6 +143,7 @@ fn time(
             .map(|i| ((i % 251) as f32 / 125.0) - 1.0)
             .collect(),
     );
+    let x = net.pass_input(kernels, x)?;
     mobilenet::with_threads(threads, || -> Result<Timings> {
         let warm = Instant::now();
         let mut passes = 0;

@@ -15,6 +15,13 @@ pub enum Engine {
     Int8(Box<QuantModel>),
 }
 
+/// The input of timed passes (see [`Engine::pass_input`]).
+pub enum PassInput {
+    Float(Tensor),
+    /// The model's input quantization, and the image count.
+    Bytes(Vec<u8>, usize),
+}
+
 impl Engine {
     /// The model `run` names: a quantized TFLite file on the int8 path unless `float`.
     pub fn load(run: &RunArgs, float: bool) -> Result<(Engine, PathBuf)> {
@@ -106,17 +113,29 @@ impl Engine {
         self.config().layers()
     }
 
+    /// What timed passes read: the float batch, or on the int8 path its bytes in the model's
+    /// input quantization, quantized once here (a runtime fed the file's integer input tensor,
+    /// as LiteRT and OpenVINO are, does no quantization either).
+    pub fn pass_input(&self, k: &Kernels, x: Tensor) -> Result<PassInput> {
+        Ok(match self {
+            Engine::Float(_) => PassInput::Float(x),
+            Engine::Int8(q) => PassInput::Bytes(q.quantize_input(k, &x)?, x.batch()),
+        })
+    }
+
     /// One forward pass (its output is dropped), timing each layer into `profile`.
     pub fn forward_profiled(
         &self,
         k: &Kernels,
-        x: &Tensor,
+        x: &PassInput,
         profile: Option<&mut mobilenet::model::Profile>,
     ) -> Result<()> {
-        match (self, profile) {
-            (Engine::Float(n), p) => drop(n.forward_with(k, x, p)?),
-            (Engine::Int8(q), Some(p)) => drop(q.forward_profiled(k, x, p)?),
-            (Engine::Int8(q), None) => drop(q.forward_u8(k, x)?),
+        match (self, x) {
+            (Engine::Float(net), PassInput::Float(x)) => drop(net.forward_with(k, x, profile)?),
+            (Engine::Int8(q), PassInput::Bytes(x, n)) => drop(q.forward_bytes(k, x, *n, profile)?),
+            (Engine::Int8(_), PassInput::Float(_)) | (Engine::Float(_), PassInput::Bytes(..)) => {
+                anyhow::bail!("bench: a pass input made for the other engine")
+            }
         }
         Ok(())
     }

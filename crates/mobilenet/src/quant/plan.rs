@@ -59,6 +59,14 @@ pub struct QuantModel {
     scratch: Scratch,
 }
 
+/// A pass's input: a normalized float batch (quantized first) or one already in the plan's
+/// uint8 input form, with its image count.
+#[derive(Clone, Copy)]
+enum Input<'a> {
+    Float(&'a Tensor),
+    Bytes(&'a [u8], usize),
+}
+
 /// One pass's working buffers: two uint8 activations, each as long as the largest activation
 /// of the batch, and the dense 3×3 layers' im2col rows.
 #[derive(Debug, Default)]
@@ -291,6 +299,50 @@ impl QuantModel {
         self.run(k, x, None, Some(profile))
     }
 
+    /// The input batch quantized to the plan's uint8 input form: the model's input
+    /// quantization (what [`Self::forward_bytes`] takes; what TFLite's uint8 input tensor
+    /// holds for Google's files).
+    pub fn quantize_input(&self, k: &Kernels, x: &Tensor) -> Result<Vec<u8>> {
+        self.check_input(x.batch(), x.shape)?;
+        let mut q = vec![0u8; x.data.len()];
+        pq::quantize(k, &x.data, self.input.scale, self.input.zero_point, &mut q);
+        Ok(q)
+    }
+
+    /// [`Self::forward_u8`] for `n` images already in the plan's uint8 input form
+    /// ([`Self::quantize_input`]), as a runtime fed the model's integer input tensor runs
+    /// it; each layer's time appended to `profile` when given.
+    pub fn forward_bytes(
+        &self,
+        k: &Kernels,
+        x: &[u8],
+        n: usize,
+        profile: Option<&mut Profile>,
+    ) -> Result<Vec<u8>> {
+        let [h, w, c] = self.input_hwc;
+        if x.len() != n * h * w * c || n == 0 {
+            // A byte count that is not N whole images, as a shape: N rows of what there is.
+            let row = w * c;
+            let rows = x.len() / row.max(1) / n.max(1);
+            return Err(Error::InputShape {
+                expected: format!("[N, {h}, {w}, {c}] with N >= 1 ({n} images given)"),
+                got: [n, rows, w, c],
+            });
+        }
+        team::with_team(|| self.run_on_team(k, Input::Bytes(x, n), None, profile))
+    }
+
+    fn check_input(&self, n: usize, shape: [usize; 4]) -> Result<()> {
+        let [h, w, c] = self.input_hwc;
+        if shape[1..] != [h, w, c] || n == 0 {
+            return Err(Error::InputShape {
+                expected: format!("[N, {h}, {w}, {c}] with N >= 1"),
+                got: shape,
+            });
+        }
+        Ok(())
+    }
+
     fn run(
         &self,
         k: &Kernels,
@@ -299,13 +351,13 @@ impl QuantModel {
         profile: Option<&mut Profile>,
     ) -> Result<Vec<u8>> {
         // The layers' tasks run on a team of spinning threads (see `parallel::team`).
-        team::with_team(|| self.run_on_team(k, x, trace, profile))
+        team::with_team(|| self.run_on_team(k, Input::Float(x), trace, profile))
     }
 
     fn run_on_team(
         &self,
         k: &Kernels,
-        x: &Tensor,
+        x: Input,
         mut trace: Option<&mut Vec<Vec<u8>>>,
         mut profile: Option<&mut Profile>,
     ) -> Result<Vec<u8>> {
@@ -319,24 +371,26 @@ impl QuantModel {
                 clock = Instant::now();
             }
         };
-        let [h, w, c] = self.input_hwc;
-        let n = x.batch();
-        if x.shape[1..] != [h, w, c] || n == 0 {
-            return Err(Error::InputShape {
-                expected: format!("[N, {h}, {w}, {c}] with N >= 1"),
-                got: x.shape,
-            });
-        }
+        let n = match x {
+            Input::Float(t) => {
+                self.check_input(t.batch(), t.shape)?;
+                t.batch()
+            }
+            Input::Bytes(_, n) => n,
+        };
         let mut bufs = self.scratch.take(n * self.largest, n * self.largest_cols);
         let Buffers { a, b, cols } = &mut bufs;
-        let mut len = x.data.len();
-        pq::quantize(
-            k,
-            &x.data,
-            self.input.scale,
-            self.input.zero_point,
-            &mut a[..len],
-        );
+        let mut len = n * self.input_hwc.iter().product::<usize>();
+        match x {
+            Input::Float(t) => pq::quantize(
+                k,
+                &t.data,
+                self.input.scale,
+                self.input.zero_point,
+                &mut a[..len],
+            ),
+            Input::Bytes(x, _) => a[..len].copy_from_slice(x),
+        }
         for (name, step) in &self.body {
             let x = &a[..len];
             match step {
