@@ -66,6 +66,10 @@ pub struct QPointwise {
     pub out: OutputQuant,
     /// Whether any weight zero point is non-zero (then kernels need row sums).
     pub asymmetric: bool,
+    /// The weight zero point when every column has the same one (per-tensor weights, such
+    /// as Google's uint8 files, or symmetric ones): the row term `wz·Σx` is then one scalar
+    /// per row, which a kernel can start its accumulators from.
+    pub wz_uniform: Option<i32>,
     /// Packed weights, `(P, KG, NR, 4)`.
     pub data: Vec<i8>,
     /// `bias[n] − xz·Σ_k w[k][n] + K·xz·wz[n]`, padded to P·NR.
@@ -96,6 +100,7 @@ impl std::fmt::Debug for QPointwise {
             .field("k", &self.k)
             .field("n", &self.n)
             .field("asymmetric", &self.asymmetric)
+            .field("wz_uniform", &self.wz_uniform)
             .finish_non_exhaustive()
     }
 }
@@ -150,6 +155,7 @@ impl QPointwise {
             n,
             w,
             asymmetric: wz.iter().any(|&z| z != 0),
+            wz_uniform: wz.iter().all(|&z| z == wz[0]).then_some(wz[0]),
             w_zero_point: wz,
             bias,
             x_zero_point,

@@ -252,7 +252,8 @@ unsafe fn tile<const R: usize, const V: usize>(
     y: &mut [u8],
 ) {
     let kp = p.pair_groups();
-    let mut acc = [[_mm256_setzero_si256(); V]; R];
+    // SAFETY: AVX2 is enabled; `panel` < P.
+    let mut acc = unsafe { start::<R, V>(p, panel, sums) };
     let xp = wide.as_ptr();
     let wp = pairs.as_ptr().wrapping_add(panel * kp * QNR * 2);
     // SAFETY: `wide` holds R rows of `stride` = 2·KP i16 (the odd K's last pair reads one
@@ -335,7 +336,8 @@ unsafe fn tile_bytes<const R: usize, const V: usize>(
     y: &mut [u8],
 ) {
     let (k, kg) = (p.k, p.groups());
-    let mut acc = [[_mm256_setzero_si256(); V]; R];
+    // SAFETY: AVX2 is enabled; `panel` < P.
+    let mut acc = unsafe { start::<R, V>(p, panel, sums) };
     let ones = _mm256_set1_epi16(1);
     let xp = x.as_ptr().wrapping_add(r0 * k);
     let wp = p.data.as_ptr().wrapping_add(panel * kg * QNR * 4);
@@ -357,8 +359,39 @@ unsafe fn tile_bytes<const R: usize, const V: usize>(
     }
 }
 
-/// The GEMM tiles' epilogue: `+ col_const` (`− wz·Σx` for asymmetric weights), TFLite's
-/// requantization, `+ zp`, clamp, and the store of rows r0..r0+R of the panel's columns.
+/// A tile's accumulators before the first product: the panel's `col_const`, less the row's
+/// `wz·Σx` where the weight zero point is one for all columns (`wz_uniform`; per-column ones
+/// are subtracted in the epilogue), so that the epilogue of most layers adds nothing.
+#[inline(always)]
+unsafe fn start<const R: usize, const V: usize>(
+    p: &QPointwise,
+    panel: usize,
+    sums: &[i32; MR],
+) -> [[__m256i; V]; R] {
+    // SAFETY: the caller guarantees AVX2 and `panel` < P (the per-column vectors are padded
+    // to whole panels).
+    unsafe {
+        let zero = _mm256_setzero_si256();
+        let mut cc = [zero; V];
+        for (v, cc) in cc.iter_mut().enumerate() {
+            *cc = _mm256_loadu_si256(p.col_const.as_ptr().add(panel * QNR + 8 * v).cast());
+        }
+        let mut acc = [cc; R];
+        if let (true, Some(z)) = (p.asymmetric, p.wz_uniform) {
+            for (acc, &sum) in acc.iter_mut().zip(sums) {
+                let row = _mm256_set1_epi32(z.wrapping_mul(sum));
+                for a in acc.iter_mut() {
+                    *a = _mm256_sub_epi32(*a, row);
+                }
+            }
+        }
+        acc
+    }
+}
+
+/// The GEMM tiles' epilogue (the accumulators started from [`start`]): `− wz·Σx` for
+/// per-column weight zero points, TFLite's requantization, `+ zp`, clamp, and the store of
+/// rows r0..r0+R of the panel's columns.
 #[inline(always)]
 unsafe fn finish<const R: usize, const V: usize>(
     acc: &[[__m256i; V]; R],
@@ -369,6 +402,7 @@ unsafe fn finish<const R: usize, const V: usize>(
     y: &mut [u8],
 ) {
     let n = p.n;
+    let per_column = p.asymmetric && p.wz_uniform.is_none();
     // SAFETY: AVX2 is enabled by every caller; rows r0..r0+R of `y` exist; the per-column
     // vectors are padded to whole panels.
     unsafe {
@@ -386,8 +420,8 @@ unsafe fn finish<const R: usize, const V: usize>(
             // 4 columns twice; these dwords put columns 0..16 in order.
             let order = _mm256_setr_epi32(0, 4, 1, 5, 0, 4, 1, 5);
             for (r, acc) in acc.iter().enumerate() {
-                let o0 = clamp_zp(k0.requant(acc[0], sums[r], p.asymmetric), zp, lo, hi);
-                let o1 = clamp_zp(k1.requant(acc[V - 1], sums[r], p.asymmetric), zp, lo, hi);
+                let o0 = clamp_zp(k0.requant(acc[0], sums[r], per_column), zp, lo, hi);
+                let o1 = clamp_zp(k1.requant(acc[V - 1], sums[r], per_column), zp, lo, hi);
                 // Values are in 0..=255: the saturating packs only narrow.
                 let w = _mm256_packus_epi32(o0, o1);
                 let b = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(w, w), order);
@@ -404,19 +438,18 @@ unsafe fn finish<const R: usize, const V: usize>(
             let cols = 8.min(n - c0);
             let k = Columns::load(p, c0);
             for r in 0..R {
-                let out = k.requant(acc[r][v], sums[r], p.asymmetric);
+                let out = k.requant(acc[r][v], sums[r], per_column);
                 store_u8(y.as_mut_ptr().add((r0 + r) * n + c0), out, zp, lo, hi, cols);
             }
         }
     }
 }
 
-/// The GEMM epilogue's constants of 8 columns from `c0`: requantization lanes, the folded
-/// per-column constant and the weight zero points.
+/// The GEMM epilogue's constants of 8 columns from `c0`: requantization lanes and the weight
+/// zero points.
 #[derive(Clone, Copy)]
 struct Columns {
     lanes: Lanes,
-    col_const: __m256i,
     wz: __m256i,
 }
 
@@ -428,20 +461,19 @@ impl Columns {
         unsafe {
             Columns {
                 lanes: Lanes::load(p.multiplier.as_ptr().add(c0), p.shift.as_ptr().add(c0)),
-                col_const: _mm256_loadu_si256(p.col_const.as_ptr().add(c0).cast()),
                 wz: _mm256_loadu_si256(p.wz_padded.as_ptr().add(c0).cast()),
             }
         }
     }
 
-    /// `acc + col_const` (`− wz·Σx` for asymmetric weights, `sum` = Σx of the row),
+    /// `acc` (`− wz·Σx` for per-column weight zero points, `sum` = Σx of the row),
     /// requantized; before `+ zp` and the clamp.
     #[inline(always)]
-    unsafe fn requant(self, acc: __m256i, sum: i32, asymmetric: bool) -> __m256i {
+    unsafe fn requant(self, acc: __m256i, sum: i32, per_column: bool) -> __m256i {
         // SAFETY: AVX2 is enabled by every caller.
         unsafe {
-            let mut a = _mm256_add_epi32(acc, self.col_const);
-            if asymmetric {
+            let mut a = acc;
+            if per_column {
                 let s = _mm256_set1_epi32(sum);
                 a = _mm256_sub_epi32(a, _mm256_mullo_epi32(self.wz, s));
             }
