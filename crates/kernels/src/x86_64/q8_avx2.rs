@@ -24,6 +24,7 @@ use crate::dispatch::Q8Kernels;
 use crate::geometry::{Conv2dGeometry, DwArgs};
 use crate::qdepthwise::{QDepthwise, QDW_BLOCK, QDW_LANE_PARAMS, QDW_PAIRS};
 use crate::qpacked::{QPointwise, QNR};
+use crate::quant::OutputQuant;
 
 /// Rows per GEMM tile: 6 rows × 2 vectors = 12 accumulators, 2 weight vectors, 1 broadcast.
 const MR: usize = 6;
@@ -122,21 +123,55 @@ unsafe fn requant(x: __m256i, l: Lanes) -> __m256i {
     }
 }
 
-/// `v + zp`, clamped to `[lo, hi]`.
-#[inline(always)]
-unsafe fn clamp_zp(v: __m256i, zp: __m256i, lo: __m256i, hi: __m256i) -> __m256i {
-    // SAFETY: AVX2 is enabled by every caller.
-    unsafe { _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(v, zp), lo), hi) }
+/// A layer's output step after the requantization: `+ zp`, then the clamp to `[lo, hi]`,
+/// which the narrowing packs (`vpackssdw`, then `vpackuswb`: a signed saturation to i16,
+/// then an unsigned one to u8) already do where the range is all of 0..=255 (a ReLU6 layer
+/// whose 6.0 is 255 steps, as in Google's files).
+#[derive(Clone, Copy)]
+struct Out {
+    zp: __m256i,
+    lo: __m256i,
+    hi: __m256i,
+    clamp: bool,
+}
+
+impl Out {
+    #[inline(always)]
+    unsafe fn new(q: &OutputQuant) -> Out {
+        // SAFETY: AVX2 is enabled by every caller.
+        unsafe {
+            Out {
+                zp: _mm256_set1_epi32(q.zero_point),
+                lo: _mm256_set1_epi32(q.min),
+                hi: _mm256_set1_epi32(q.max),
+                clamp: q.min > 0 || q.max < 255,
+            }
+        }
+    }
+
+    /// `v + zp`, clamped to `[lo, hi]` where the packs that follow would not.
+    #[inline(always)]
+    unsafe fn apply(self, v: __m256i) -> __m256i {
+        // SAFETY: AVX2 is enabled by every caller.
+        unsafe {
+            let v = _mm256_add_epi32(v, self.zp);
+            if self.clamp {
+                _mm256_min_epi32(_mm256_max_epi32(v, self.lo), self.hi)
+            } else {
+                v
+            }
+        }
+    }
 }
 
 /// `+ zp`, clamp, and store `n ≤ 8` bytes.
 #[inline(always)]
-unsafe fn store_u8(y: *mut u8, v: __m256i, zp: __m256i, lo: __m256i, hi: __m256i, n: usize) {
+unsafe fn store_u8(y: *mut u8, v: __m256i, out: Out, n: usize) {
     // SAFETY: the caller guarantees `n` writable bytes at `y` and AVX2.
     unsafe {
-        let v = clamp_zp(v, zp, lo, hi);
-        // Values are in 0..=255 now, so the saturating packs are plain narrowing.
-        let w = _mm256_packus_epi32(v, v); // per 128-bit lane: v0..v3 v0..v3 | v4..v7 v4..v7
+        let v = out.apply(v);
+        // Saturating to i16, then to u8: the clamp to 0..=255.
+        let w = _mm256_packs_epi32(v, v); // per 128-bit lane: v0..v3 v0..v3 | v4..v7 v4..v7
         let b = _mm256_packus_epi16(w, w);
         let bytes = _mm_unpacklo_epi32(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1));
         if n == 8 {
@@ -407,9 +442,7 @@ unsafe fn finish<const R: usize, const V: usize>(
     // vectors are padded to whole panels.
     unsafe {
         let q = &p.out;
-        let zp = _mm256_set1_epi32(q.zero_point);
-        let lo = _mm256_set1_epi32(q.min);
-        let hi = _mm256_set1_epi32(q.max);
+        let out = Out::new(q);
         let c0 = panel * QNR;
         if V == 2 && c0 + 16 <= n {
             // A whole panel: both vectors of a row narrowed together into one 16-byte store.
@@ -420,10 +453,10 @@ unsafe fn finish<const R: usize, const V: usize>(
             // 4 columns twice; these dwords put columns 0..16 in order.
             let order = _mm256_setr_epi32(0, 4, 1, 5, 0, 4, 1, 5);
             for (r, acc) in acc.iter().enumerate() {
-                let o0 = clamp_zp(k0.requant(acc[0], sums[r], per_column), zp, lo, hi);
-                let o1 = clamp_zp(k1.requant(acc[V - 1], sums[r], per_column), zp, lo, hi);
-                // Values are in 0..=255: the saturating packs only narrow.
-                let w = _mm256_packus_epi32(o0, o1);
+                let o0 = out.apply(k0.requant(acc[0], sums[r], per_column));
+                let o1 = out.apply(k1.requant(acc[V - 1], sums[r], per_column));
+                // Saturating to i16, then to u8: the clamp to 0..=255.
+                let w = _mm256_packs_epi32(o0, o1);
                 let b = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(w, w), order);
                 let dst = y.as_mut_ptr().add((r0 + r) * n + c0);
                 _mm_storeu_si128(dst.cast(), _mm256_castsi256_si128(b));
@@ -438,8 +471,8 @@ unsafe fn finish<const R: usize, const V: usize>(
             let cols = 8.min(n - c0);
             let k = Columns::load(p, c0);
             for r in 0..R {
-                let out = k.requant(acc[r][v], sums[r], per_column);
-                store_u8(y.as_mut_ptr().add((r0 + r) * n + c0), out, zp, lo, hi, cols);
+                let v = k.requant(acc[r][v], sums[r], per_column);
+                store_u8(y.as_mut_ptr().add((r0 + r) * n + c0), v, out, cols);
             }
         }
     }
@@ -536,7 +569,7 @@ unsafe fn block_pixel(
     pairs: *const i16,
     lanes: *const i32,
     out: *mut u8,
-    [zp, lo, hi]: [__m256i; 3],
+    step: Out,
 ) {
     // SAFETY: the caller guarantees the prepared block at `pairs`/`lanes`, 32 writable bytes
     // at `out`, and AVX2.
@@ -566,12 +599,12 @@ unsafe fn block_pixel(
         let mut r = [zero; 4];
         for (j, r) in r.iter_mut().enumerate() {
             let v = requant(acc[j], Lanes::prepared(lanes.add(j * QDW_LANE_PARAMS)));
-            *r = clamp_zp(v, zp, lo, hi);
+            *r = step.apply(v);
         }
-        // Values are in 0..=255: the saturating packs only narrow.
+        // Saturating to i16, then to u8: the clamp to 0..=255.
         let bytes = _mm256_packus_epi16(
-            _mm256_packus_epi32(r[0], r[1]),
-            _mm256_packus_epi32(r[2], r[3]),
+            _mm256_packs_epi32(r[0], r[1]),
+            _mm256_packs_epi32(r[2], r[3]),
         );
         _mm256_storeu_si256(out.cast(), bytes);
     }
@@ -612,11 +645,8 @@ unsafe fn dwconv3x3_blocks_avx2(
     let (ih, iw) = (g.in_h as isize, g.in_w as isize);
     let s = g.stride;
     let ow = g.out_w();
-    let out = [
-        _mm256_set1_epi32(p.out.zero_point),
-        _mm256_set1_epi32(p.out.min),
-        _mm256_set1_epi32(p.out.max),
-    ];
+    // SAFETY: AVX2 is enabled.
+    let out = unsafe { Out::new(&p.out) };
     let xz = _mm256_set1_epi8(p.x_zero_point as u8 as i8);
     let interior = g.interior_cols();
     let row_step = g.in_w * c;
@@ -714,9 +744,8 @@ unsafe fn dwconv3x3_avx2(
     let (ih, iw) = (g.in_h as isize, g.in_w as isize);
     let s = g.stride;
     let ow = g.out_w();
-    let zp = _mm256_set1_epi32(p.out.zero_point);
-    let lo = _mm256_set1_epi32(p.out.min);
-    let hi = _mm256_set1_epi32(p.out.max);
+    // SAFETY: AVX2 is enabled.
+    let out = unsafe { Out::new(&p.out) };
     let xz = _mm256_set1_epi32(p.x_zero_point);
     let interior = g.interior_cols();
     let packed = packed_group(p, g);
@@ -759,14 +788,7 @@ unsafe fn dwconv3x3_avx2(
                     inner.start += inner.len() / group * group;
                 }
                 for ox in border_cols {
-                    store_u8(
-                        yrow.add(ox * c),
-                        requant(border(ox), lanes),
-                        zp,
-                        lo,
-                        hi,
-                        len,
-                    );
+                    store_u8(yrow.add(ox * c), requant(border(ox), lanes), out, len);
                 }
                 if inner.is_empty() {
                     continue;
@@ -783,7 +805,7 @@ unsafe fn dwconv3x3_avx2(
                             acc = _mm256_add_epi32(acc, _mm256_madd_epi16(v, w[kh * 3 + kw]));
                         }
                     }
-                    store_u8(yrow.add(ox * c), requant(acc, lanes), zp, lo, hi, len);
+                    store_u8(yrow.add(ox * c), requant(acc, lanes), out, len);
                 }
             }
         }
@@ -808,9 +830,13 @@ unsafe fn quantize_avx2(x: &[f32], scale: f32, zp: i32, y: &mut [u8]) {
     let half = _mm256_set1_ps(0.5);
     let one = _mm256_set1_ps(1.0);
     let sign = _mm256_set1_ps(-0.0);
-    let z = _mm256_set1_epi32(zp);
-    let lo = _mm256_setzero_si256();
-    let hi = _mm256_set1_epi32(255);
+    // `+ zp`; the packs clamp to 0..=255.
+    let out = Out {
+        zp: _mm256_set1_epi32(zp),
+        lo: _mm256_setzero_si256(),
+        hi: _mm256_set1_epi32(255),
+        clamp: false,
+    };
     let n = x.len();
     // SAFETY: each access is inside x / y: whole vectors below `n / 8 · 8`, then a masked
     // load and a store of the remaining `n % 8` bytes.
@@ -833,7 +859,7 @@ unsafe fn quantize_avx2(x: &[f32], scale: f32, zp: i32, y: &mut [u8]) {
             let up = _mm256_cmp_ps::<_CMP_GE_OQ>(frac, half);
             let step = _mm256_and_ps(up, _mm256_or_ps(one, _mm256_and_ps(t, sign)));
             let q = _mm256_cvttps_epi32(_mm256_add_ps(whole, step));
-            store_u8(y.as_mut_ptr().add(i), q, z, lo, hi, len);
+            store_u8(y.as_mut_ptr().add(i), q, out, len);
             i += 8;
         }
     }
