@@ -42,7 +42,7 @@ fn output_quant(rng: &mut Rng, channels: usize, per_channel: bool, typical: f64)
     let (min, max) = (int(rng, 0, 40), int(rng, 215, 255));
     // Layers of an even channel count clamp to all of 0..=255 (which the AVX2 kernels leave
     // to their packs), the others to a narrower range.
-    let (min, max) = if channels % 2 == 0 {
+    let (min, max) = if channels.is_multiple_of(2) {
         (0, 255)
     } else {
         (min, max)
