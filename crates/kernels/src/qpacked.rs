@@ -12,8 +12,10 @@
 //!
 //! Pair layout ([`QPointwise::pairs`], for CPUs without VNNI, built on first use): the same
 //! panels as KP = ⌈K / 2⌉ blocks of NR × 2 i16, `pairs[((p·KP + q)·NR + j)·2 + t] =
-//! w[2q + t][p·NR + j]`: two 256-bit vectors per pair of reduction steps, what `vpmaddwd`
-//! multiplies with a broadcast pair of inputs widened to i16.
+//! w'[2q + t][p·NR + j]` with `w' = w − wz` (in −255..=255): two 256-bit vectors per pair of
+//! reduction steps, what `vpmaddwd` multiplies with a broadcast pair of inputs widened to
+//! i16. With the zero point inside the weights there is no row term: `Σ (x−xz)(w−wz) + bias =
+//! Σ x·w' + (bias − xz·Σ w')`, the second term [`PairLayout::col_const`].
 //!
 //! Byte pairs ([`QPointwise::byte_pairs_exact`]): where K is a multiple of 4 and every two
 //! consecutive weights of a column satisfy `|w[2q]| + |w[2q+1]| ≤ 128` (7-bit weights always
@@ -86,7 +88,16 @@ pub struct QPointwise {
 
 /// A layout computed from the fields beside it: equal whenever they are, built or not.
 #[derive(Clone, Default)]
-struct Derived(OnceLock<Vec<i16>>);
+struct Derived(OnceLock<PairLayout>);
+
+/// The pair layout (see the module docs).
+#[derive(Clone, Debug)]
+pub struct PairLayout {
+    /// `w − wz` as i16, `(P, KP, NR, 2)`.
+    pub w: Vec<i16>,
+    /// `bias[n] − xz·Σ_k (w[k][n] − wz[n])`, padded to P·NR.
+    pub col_const: Vec<i32>,
+}
 
 impl PartialEq for Derived {
     fn eq(&self, _: &Derived) -> bool {
@@ -176,17 +187,24 @@ impl QPointwise {
     }
 
     /// The weights in the pair layout (see the module docs), built on first call.
-    pub fn pairs(&self) -> &[i16] {
+    pub fn pairs(&self) -> &PairLayout {
         self.pairs.0.get_or_init(|| {
             let (k, n, kp) = (self.k, self.n, self.pair_groups());
-            let mut d = vec![0i16; self.panels() * kp * QNR * 2];
-            for kk in 0..k {
-                for j in 0..n {
-                    let (p, jj) = (j / QNR, j % QNR);
-                    d[((p * kp + kk / 2) * QNR + jj) * 2 + kk % 2] = self.w[kk * n + j] as i16;
+            let mut w = vec![0i16; self.panels() * kp * QNR * 2];
+            let mut col_const = vec![0i32; self.panels() * QNR];
+            for j in 0..n {
+                let (p, jj) = (j / QNR, j % QNR);
+                let wz = self.w_zero_point[j];
+                let mut sum = 0i32;
+                for kk in 0..k {
+                    // i8 − i8 zero point: within −255..=255.
+                    let v = self.w[kk * n + j] as i32 - wz;
+                    w[((p * kp + kk / 2) * QNR + jj) * 2 + kk % 2] = v as i16;
+                    sum = sum.wrapping_add(v);
                 }
+                col_const[j] = self.bias[j].wrapping_sub(self.x_zero_point.wrapping_mul(sum));
             }
-            d
+            PairLayout { w, col_const }
         })
     }
 
@@ -242,14 +260,15 @@ mod tests {
         let sum0: i32 = (0..k).map(|kk| w[kk * n] as i32).sum();
         assert_eq!(p.col_const[0], -5 * sum0 + 6 * 5 * 2);
         assert!(p.asymmetric);
-        // The pair layout holds the same weights, widened.
+        // The pair layout holds the same weights less their zero point, widened, and its
+        // column constant −xz·Σ(w − wz) for a zero bias.
         let pairs = p.pairs();
         for kk in 0..k {
             for j in 0..n {
                 let at = (((j / QNR) * p.pair_groups() + kk / 2) * QNR + j % QNR) * 2 + kk % 2;
-                assert_eq!(pairs[at], w[kk * n + j] as i16);
+                assert_eq!(pairs.w[at], w[kk * n + j] as i16 - 2);
             }
         }
-        assert_eq!(pairs.iter().filter(|&&v| v != 0).count(), nonzero);
+        assert_eq!(pairs.col_const[0], -5 * (sum0 - 2 * k as i32));
     }
 }

@@ -23,7 +23,7 @@ use std::ops::Range;
 use crate::dispatch::Q8Kernels;
 use crate::geometry::{Conv2dGeometry, DwArgs};
 use crate::qdepthwise::{QDepthwise, QDW_BLOCK, QDW_LANE_PARAMS, QDW_PAIRS};
-use crate::qpacked::{QPointwise, QNR};
+use crate::qpacked::{PairLayout, QPointwise, QNR};
 use crate::quant::OutputQuant;
 
 /// Rows per GEMM tile: 6 rows × 2 vectors = 12 accumulators, 2 weight vectors, 1 broadcast.
@@ -228,14 +228,13 @@ unsafe fn pointwise_avx2(
     x: &[u8],
     m: usize,
     p: &QPointwise,
-    pairs: &[i16],
+    pairs: &PairLayout,
     panels: Range<usize>,
     wide: &mut [i16],
     y: &mut [u8],
 ) {
     let k = p.k;
     let stride = 2 * p.pair_groups();
-    let mut sums = [0i32; MR];
     let mut r0 = 0;
     while r0 < m {
         let rows = MR.min(m - r0);
@@ -244,9 +243,6 @@ unsafe fn pointwise_avx2(
             let dst = &mut wide[r * stride..r * stride + k];
             for (d, &v) in dst.iter_mut().zip(row) {
                 *d = v as i16;
-            }
-            if p.asymmetric {
-                sums[r] = row.iter().map(|&v| v as i32).sum();
             }
         }
         for panel in panels.clone() {
@@ -257,10 +253,10 @@ unsafe fn pointwise_avx2(
                     match (rows, half) {
                         // SAFETY: rows r0..r0+R exist; `wide` holds them; `panel` < P.
                         $(($r, false) => unsafe {
-                            tile::<$r, 2>(wide, stride, r0, p, pairs, panel, &sums, y)
+                            tile::<$r, 2>(wide, stride, r0, p, pairs, panel, y)
                         },
                         ($r, true) => unsafe {
-                            tile::<$r, 1>(wide, stride, r0, p, pairs, panel, &sums, y)
+                            tile::<$r, 1>(wide, stride, r0, p, pairs, panel, y)
                         },)*
                         _ => unreachable!("tile of {rows} rows"),
                     }
@@ -273,7 +269,8 @@ unsafe fn pointwise_avx2(
 }
 
 /// One R × 8V tile (one panel, V = 2 vectors, or 1 where the panel has at most 8 columns):
-/// `vpmaddwd` over the K pairs, then the epilogue.
+/// `vpmaddwd` over the K pairs of `w − wz`, from the pair layout's column constant (no row
+/// term), then the epilogue.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn tile<const R: usize, const V: usize>(
@@ -281,16 +278,15 @@ unsafe fn tile<const R: usize, const V: usize>(
     stride: usize,
     r0: usize,
     p: &QPointwise,
-    pairs: &[i16],
+    pairs: &PairLayout,
     panel: usize,
-    sums: &[i32; MR],
     y: &mut [u8],
 ) {
     let kp = p.pair_groups();
     // SAFETY: AVX2 is enabled; `panel` < P.
-    let mut acc = unsafe { start::<R, V>(p, panel, sums) };
+    let mut acc = unsafe { start::<R, V>(&pairs.col_const, panel, None) };
     let xp = wide.as_ptr();
-    let wp = pairs.as_ptr().wrapping_add(panel * kp * QNR * 2);
+    let wp = pairs.w.as_ptr().wrapping_add(panel * kp * QNR * 2);
     // SAFETY: `wide` holds R rows of `stride` = 2·KP i16 (the odd K's last pair reads one
     // stale i16, multiplied by a zero weight); the panel holds KP blocks of 32 i16.
     unsafe {
@@ -305,7 +301,7 @@ unsafe fn tile<const R: usize, const V: usize>(
                 }
             }
         }
-        finish::<R, V>(&acc, r0, p, panel, sums, y);
+        finish::<R, V>(&acc, r0, p, panel, None, y);
     }
 }
 
@@ -371,8 +367,9 @@ unsafe fn tile_bytes<const R: usize, const V: usize>(
     y: &mut [u8],
 ) {
     let (k, kg) = (p.k, p.groups());
+    let row_term = p.asymmetric.then_some(sums);
     // SAFETY: AVX2 is enabled; `panel` < P.
-    let mut acc = unsafe { start::<R, V>(p, panel, sums) };
+    let mut acc = unsafe { start::<R, V>(&p.col_const, panel, row_term.zip(p.wz_uniform)) };
     let ones = _mm256_set1_epi16(1);
     let xp = x.as_ptr().wrapping_add(r0 * k);
     let wp = p.data.as_ptr().wrapping_add(panel * kg * QNR * 4);
@@ -390,18 +387,20 @@ unsafe fn tile_bytes<const R: usize, const V: usize>(
                 }
             }
         }
-        finish::<R, V>(&acc, r0, p, panel, sums, y);
+        // Per-column zero points: the row term in the epilogue.
+        let per_column = row_term.filter(|_| p.wz_uniform.is_none());
+        finish::<R, V>(&acc, r0, p, panel, per_column, y);
     }
 }
 
-/// A tile's accumulators before the first product: the panel's `col_const`, less the row's
-/// `wz·Σx` where the weight zero point is one for all columns (`wz_uniform`; per-column ones
-/// are subtracted in the epilogue), so that the epilogue of most layers adds nothing.
+/// A tile's accumulators before the first product: the panel's column constant, less
+/// `wz·Σx` of each row where `row` gives the row sums and the one zero point of all columns,
+/// so that the epilogue of most layers adds nothing.
 #[inline(always)]
 unsafe fn start<const R: usize, const V: usize>(
-    p: &QPointwise,
+    col_const: &[i32],
     panel: usize,
-    sums: &[i32; MR],
+    row: Option<(&[i32; MR], i32)>,
 ) -> [[__m256i; V]; R] {
     // SAFETY: the caller guarantees AVX2 and `panel` < P (the per-column vectors are padded
     // to whole panels).
@@ -409,10 +408,10 @@ unsafe fn start<const R: usize, const V: usize>(
         let zero = _mm256_setzero_si256();
         let mut cc = [zero; V];
         for (v, cc) in cc.iter_mut().enumerate() {
-            *cc = _mm256_loadu_si256(p.col_const.as_ptr().add(panel * QNR + 8 * v).cast());
+            *cc = _mm256_loadu_si256(col_const.as_ptr().add(panel * QNR + 8 * v).cast());
         }
         let mut acc = [cc; R];
-        if let (true, Some(z)) = (p.asymmetric, p.wz_uniform) {
+        if let Some((sums, z)) = row {
             for (acc, &sum) in acc.iter_mut().zip(sums) {
                 let row = _mm256_set1_epi32(z.wrapping_mul(sum));
                 for a in acc.iter_mut() {
@@ -424,20 +423,22 @@ unsafe fn start<const R: usize, const V: usize>(
     }
 }
 
-/// The GEMM tiles' epilogue (the accumulators started from [`start`]): `− wz·Σx` for
-/// per-column weight zero points, TFLite's requantization, `+ zp`, clamp, and the store of
-/// rows r0..r0+R of the panel's columns.
+/// The GEMM tiles' epilogue (the accumulators started from [`start`]): `− wz·Σx` where
+/// `per_column` gives the row sums (per-column weight zero points on the byte-pair path),
+/// TFLite's requantization, `+ zp`, clamp, and the store of rows r0..r0+R of the panel's
+/// columns.
 #[inline(always)]
 unsafe fn finish<const R: usize, const V: usize>(
     acc: &[[__m256i; V]; R],
     r0: usize,
     p: &QPointwise,
     panel: usize,
-    sums: &[i32; MR],
+    per_column: Option<&[i32; MR]>,
     y: &mut [u8],
 ) {
     let n = p.n;
-    let per_column = p.asymmetric && p.wz_uniform.is_none();
+    let sums = per_column.copied().unwrap_or([0; MR]);
+    let per_column = per_column.is_some();
     // SAFETY: AVX2 is enabled by every caller; rows r0..r0+R of `y` exist; the per-column
     // vectors are padded to whole panels.
     unsafe {
