@@ -19,7 +19,7 @@
 //! [`block_channel`] gives, which two narrowing packs undo. Layers of fewer than 32 channels
 //! get the same layout for blocks of pixels instead ([`QDepthwise::packed_blocks`]).
 
-use crate::quant::OutputQuant;
+use crate::quant::{OutputQuant, Requant, REQUANT_LANES};
 
 /// Channel padding of the prepared vectors: one AVX-512 vector of i32.
 pub const QDW_LANES: usize = 16;
@@ -30,9 +30,9 @@ pub const QDW_BLOCK: usize = 32;
 /// Tap pairs of the tap-pair layout: (0, 1), (2, 3), (4, 5), (6, 7) and (8, none).
 pub const QDW_PAIRS: usize = 5;
 
-/// i32 values per accumulator vector in [`QDepthwise::block_lanes`]: the folded bias, the
-/// requantization multiplier, left shift, right shift, `2^right − 1` and half of that, 8 each.
-pub const QDW_LANE_PARAMS: usize = 6 * 8;
+/// i32 values per accumulator vector in [`QDepthwise::block_lanes`]: the folded bias (8),
+/// then the requantization constants of [`Requant::lanes`].
+pub const QDW_LANE_PARAMS: usize = 8 + REQUANT_LANES;
 
 /// The channel (within its block) held by lane `l` (0..8) of accumulator `j` (0..4) of the
 /// tap-pair kernel: 32 bytes unpacked twice within 128-bit halves put channels
@@ -65,6 +65,9 @@ pub struct QDepthwise {
     pub pairs: Vec<i16>,
     /// Per whole block, per accumulator j, [`QDW_LANE_PARAMS`] i32 in [`block_channel`] order.
     pub block_lanes: Vec<i32>,
+    /// Whether every channel's accumulators are small enough for the early rounding
+    /// ([`Requant::early_rounding_fits`] with `|bias| + 255·Σ|w − wz|`).
+    pub early_rounding: bool,
     /// Below one block (C < 32), the blocks of the packed layout instead of whole ones,
     /// C / gcd(C, 32) of them: in a stride-1 layer a row of pixels is a row of bytes and a
     /// horizontal tap is a shift by C bytes, so 32 consecutive output bytes are one block
@@ -119,6 +122,13 @@ impl QDepthwise {
             }
             bias_folded[ch] = bias[ch].wrapping_sub(x_zero_point.wrapping_mul(sum));
         }
+        let early_rounding = (0..c).all(|ch| {
+            let taps: u64 = (0..9)
+                .map(|t| (taps[t * cp + ch] as i64).unsigned_abs())
+                .sum();
+            out.channel(ch)
+                .early_rounding_fits(bias[ch].unsigned_abs() as u64 + 255 * taps)
+        });
         let (mut multiplier, mut shift) = out.expanded(c);
         multiplier.resize(cp, 0);
         shift.resize(cp, 0);
@@ -145,22 +155,13 @@ impl QDepthwise {
                 }
             }
             for j in 0..4 {
-                // TFLite's shift split into a left and a right shift, and the rounding masks
-                // the kernel would otherwise derive per vector (as `Lanes::load` does).
                 for l in 0..8 {
                     block_lanes.push(bias_folded[ch(j, l)]);
                 }
-                for l in 0..8 {
-                    block_lanes.push(multiplier[ch(j, l)]);
-                }
-                for l in 0..8 {
-                    block_lanes.push(shift[ch(j, l)].max(0));
-                }
-                let right = |l| (-shift[ch(j, l)]).max(0);
-                let mask = |l| 1i32.wrapping_shl(right(l) as u32).wrapping_sub(1);
-                block_lanes.extend((0..8).map(right));
-                block_lanes.extend((0..8).map(mask));
-                block_lanes.extend((0..8).map(|l| mask(l) >> 1));
+                block_lanes.extend(Requant::lanes(std::array::from_fn(|l| Requant {
+                    multiplier: multiplier[ch(j, l)],
+                    shift: shift[ch(j, l)],
+                })));
             }
         }
         QDepthwise {
@@ -176,6 +177,7 @@ impl QDepthwise {
             shift,
             pairs,
             block_lanes,
+            early_rounding,
             packed_blocks,
         }
     }

@@ -30,7 +30,7 @@
 
 use std::sync::OnceLock;
 
-use crate::quant::OutputQuant;
+use crate::quant::{OutputQuant, Requant};
 
 /// Columns per panel: one AVX-512 vector of i32 accumulators.
 pub const QNR: usize = 16;
@@ -80,6 +80,12 @@ pub struct QPointwise {
     pub wz_padded: Vec<i32>,
     pub multiplier: Vec<i32>,
     pub shift: Vec<i32>,
+    /// The requantization constants of each 8 columns ([`Requant::lanes`]), P·NR / 8 blocks
+    /// of [`crate::quant::REQUANT_LANES`].
+    pub lanes: Vec<i32>,
+    /// Whether every column's accumulators are small enough for the early rounding
+    /// ([`Requant::early_rounding_fits`] with `|bias| + 255·Σ|w − wz|`).
+    pub early_rounding: bool,
     /// Whether `vpmaddubsw` is exact on these weights (see [`QPointwise::byte_pairs_exact`]).
     pub byte_pairs_exact: bool,
     /// The pair layout, `(P, KP, NR, 2)` i16, made by the first kernel that asks for it.
@@ -161,6 +167,21 @@ impl QPointwise {
         let mut wz_padded = wz.clone();
         wz_padded.resize(padded, 0);
         let byte_pairs_exact = k.is_multiple_of(4) && byte_pairs_fit(&w, n);
+        let early_rounding = (0..n).all(|j| {
+            let taps: u64 = (0..k)
+                .map(|kk| (w[kk * n + j] as i64 - wz[j] as i64).unsigned_abs())
+                .sum();
+            out.channel(j)
+                .early_rounding_fits(bias[j].unsigned_abs() as u64 + 255 * taps)
+        });
+        let lanes = (0..padded / 8)
+            .flat_map(|g| {
+                Requant::lanes(std::array::from_fn(|l| Requant {
+                    multiplier: multiplier[8 * g + l],
+                    shift: shift[8 * g + l],
+                }))
+            })
+            .collect();
         QPointwise {
             k,
             n,
@@ -176,6 +197,8 @@ impl QPointwise {
             wz_padded,
             multiplier,
             shift,
+            lanes,
+            early_rounding,
             byte_pairs_exact,
             pairs: Derived::default(),
         }

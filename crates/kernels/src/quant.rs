@@ -100,6 +100,80 @@ pub fn rounding_divide_by_pot(x: i32, e: i32) -> i32 {
     (x >> e) + i32::from(rem > threshold)
 }
 
+impl Requant {
+    /// `2^(right − 1)` (0 when the right shift is 0): what rounding to nearest adds before the
+    /// right shift.
+    fn half(self) -> i64 {
+        let right = (-self.shift).max(0);
+        if right > 0 {
+            1 << (right - 1)
+        } else {
+            0
+        }
+    }
+
+    /// Whether [`Self::apply_early`] equals [`Self::apply`] for every accumulator of
+    /// magnitude at most `bound`: the left-shifted accumulator stays an i32, and the doubling
+    /// high product plus `2^(right − 1)` does too.
+    pub fn early_rounding_fits(self, bound: u64) -> bool {
+        let left = self.shift.max(0) as u32;
+        let x = (bound as i128) << left.min(64);
+        if left >= 32 || x >= 1 << 31 {
+            return false;
+        }
+        let high = (x * (self.multiplier as i128).abs() + (1 << 30)) >> 31;
+        high + 1 + (self.half() as i128) < 1 << 31
+    }
+
+    /// [`Self::apply`] with the rounding of the right shift folded into the doubling high
+    /// multiply's 64-bit sum, which is how the AVX2 epilogues compute it where
+    /// [`Self::early_rounding_fits`] holds: `v = (x·M + 2^30 + 2^(r−1)·2^31) >> 31` is the
+    /// high product plus half a step (exactly: the added term is a multiple of 2^31), and
+    /// rounding half away from zero is then `(v − [high < 0]) >> r`, where `high < 0` is
+    /// `v < 2^(r−1)`.
+    pub fn apply_early(self, x: i32) -> i32 {
+        let left = self.shift.max(0);
+        let right = (-self.shift).max(0);
+        let x = x.wrapping_shl(left as u32) as i64;
+        let half = self.half();
+        let v = ((x * self.multiplier as i64 + (1 << 30) + (half << 31)) >> 31) as i32;
+        let negative = right > 0 && (v as i64) < half;
+        (v - i32::from(negative)) >> right
+    }
+
+    /// The eight lanes' requantization constants of the AVX2 epilogues, [`REQUANT_LANES`]
+    /// i32 for 8 channels `(multiplier, shift)`: the multipliers, the odd lanes' moved to the
+    /// even positions, the left and right shifts, `2^right − 1` and half of it (the exact
+    /// rounding), then the early rounding's ([`Self::apply_early`]) 64-bit sums
+    /// `2^30 + 2^(right − 1)·2^31` of the even and of the odd lanes, and the comparand of
+    /// its sign test (`2^(right − 1)`, or `i32::MIN` where right is 0).
+    pub fn lanes(r: [Requant; 8]) -> [i32; REQUANT_LANES] {
+        let mut out = [0i32; REQUANT_LANES];
+        for (l, q) in r.iter().enumerate() {
+            let right = (-q.shift).max(0);
+            let mask = 1i32.wrapping_shl(right as u32).wrapping_sub(1);
+            out[l] = q.multiplier;
+            out[8 + l] = r[l | 1].multiplier;
+            out[16 + l] = q.shift.max(0);
+            out[24 + l] = right;
+            out[32 + l] = mask;
+            out[40 + l] = mask >> 1;
+            out[64 + l] = if right > 0 { q.half() as i32 } else { i32::MIN };
+        }
+        for i in 0..4 {
+            for (base, lane) in [(48, 2 * i), (56, 2 * i + 1)] {
+                let sum = (1i64 << 30) + (r[lane].half() << 31);
+                out[base + 2 * i] = sum as i32;
+                out[base + 2 * i + 1] = (sum >> 32) as i32;
+            }
+        }
+        out
+    }
+}
+
+/// i32 per 8 lanes in [`Requant::lanes`].
+pub const REQUANT_LANES: usize = 72;
+
 /// How one layer's int32 accumulators become its uint8 outputs: per-channel (or one) requant
 /// factors, the output zero point and the fused activation's clamp, all in the output's units.
 #[derive(Debug, Clone, PartialEq)]
@@ -153,6 +227,58 @@ impl OutputQuant {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The early rounding equals TFLite's wherever its bound says so: random factors (small
+    /// and large, with left shifts), accumulators up to the bound and at it; a bound that
+    /// would overflow is refused.
+    #[test]
+    fn early_rounding_equals_tflite_within_its_bound() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut checked = 0;
+        for i in 0..4000 {
+            let real =
+                10f64.powf(-((next() % 1000) as f64) / 100.0) * if i % 9 == 0 { 4.0 } else { 1.0 };
+            let r = Requant::from_real(real);
+            let bound = [1u64 << 20, 1 << 24, 1 << 28, 1 << 30][i % 4] + next() % 1000;
+            if !r.early_rounding_fits(bound) {
+                continue;
+            }
+            for _ in 0..50 {
+                let x = (next() % (2 * bound + 1)) as i64 - bound as i64;
+                let x = x as i32;
+                assert_eq!(r.apply_early(x), r.apply(x), "{r:?} at {x}");
+            }
+            for x in [bound as i32, -(bound as i32), 0, 1, -1] {
+                assert_eq!(r.apply_early(x), r.apply(x), "{r:?} at {x}");
+            }
+            checked += 1;
+        }
+        assert!(checked > 2000, "{checked} factors checked");
+        // Ties: x·M/2^31 exactly half a step either side of zero.
+        let r = Requant {
+            multiplier: 1 << 30,
+            shift: -2,
+        };
+        for x in -64..=64 {
+            assert_eq!(r.apply_early(x), r.apply(x), "tie at {x}");
+        }
+        let big = Requant {
+            multiplier: i32::MAX,
+            shift: -1,
+        };
+        assert!(!big.early_rounding_fits((1 << 31) - 1));
+        assert!(!Requant {
+            multiplier: 1 << 30,
+            shift: 2
+        }
+        .early_rounding_fits(1 << 29));
+    }
 
     #[test]
     fn multipliers_are_q31_mantissas() {

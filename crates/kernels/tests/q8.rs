@@ -262,6 +262,70 @@ fn depthwise_matches_the_spec() {
     assert!(cases > 100, "{cases} cases");
 }
 
+/// Both roundings of the requantization equal the reference on every table: layers whose
+/// accumulators are bounded so that the rounding is added early (every real model's), and
+/// layers with biases near the i32 limits and a factor above 1, which must take the exact
+/// step-by-step path; pointwise (both GEMM paths) and depthwise (whole blocks, packed, tail).
+#[test]
+fn early_and_exact_rounding_match_the_reference() {
+    let mut rng = Rng::new(37);
+    for huge in [false, true] {
+        let bias_of = |rng: &mut Rng| {
+            if huge {
+                int(rng, -2_000_000_000, 2_000_000_000)
+            } else {
+                int(rng, -50_000, 50_000)
+            }
+        };
+        let out = |rng: &mut Rng, n: usize| {
+            let mut q = output_quant(rng, n, true, 1e-4);
+            if huge {
+                // Factors of 1.7 (a left shift) and tiny ones (a long right shift), alternately.
+                for (i, r) in q.requant.iter_mut().enumerate() {
+                    *r = Requant::from_real(if i % 2 == 0 { 1.7 } else { 3e-9 });
+                }
+            }
+            q
+        };
+        for (m, k, n, seven_bit) in [(37, 64, 40, false), (37, 64, 40, true), (5, 28, 8, false)] {
+            let x = bytes(&mut rng, m * k);
+            let w: Vec<i8> = if seven_bit {
+                (0..k * n).map(|_| int(&mut rng, -63, 63) as i8).collect()
+            } else {
+                weights(&mut rng, k * n)
+            };
+            let wz: Vec<i32> = (0..n)
+                .map(|j| if seven_bit { 0 } else { j as i32 % 5 - 2 })
+                .collect();
+            let bias: Vec<i32> = (0..n).map(|_| bias_of(&mut rng)).collect();
+            let q = out(&mut rng, n);
+            let p = QPointwise::new(k, n, w, &wz, bias, int(&mut rng, 0, 255), q);
+            assert_eq!(p.early_rounding, !huge, "{m}×{k}×{n}");
+            pointwise_on_every_table(&x, &p, &format!("{m}×{k}×{n} huge {huge}"));
+        }
+        for c in [8, 40, 64] {
+            let (h, w) = (6, 9);
+            let g = geometry(h, w, 1, Padding4::symmetric(1));
+            let args = DwArgs { geom: g, c };
+            let x = bytes(&mut rng, h * w * c);
+            let wt = weights(&mut rng, 9 * c);
+            let wz: Vec<i32> = (0..c).map(|j| j as i32 % 3 - 1).collect();
+            let bias: Vec<i32> = (0..c).map(|_| bias_of(&mut rng)).collect();
+            let q = out(&mut rng, c);
+            let xz = int(&mut rng, 0, 255);
+            let mut want = vec![0u8; h * w * c];
+            r::dwconv3x3(&args, &x, xz, &wt, &wz, &bias, &q, &mut want);
+            let p = QDepthwise::new(c, wt, &wz, bias, xz, q);
+            assert_eq!(p.early_rounding, !huge, "depthwise C {c}");
+            for t in kernel_tables() {
+                let mut got = vec![0u8; h * w * c];
+                (t.q8.dwconv3x3)(&args, &x, &p, 0..h, &mut got);
+                assert_eq!(got, want, "{}: depthwise C {c} huge {huge}", t.isa);
+            }
+        }
+    }
+}
+
 /// Input quantization equals the reference on every table, bit for bit: exact halves (both
 /// signs), the f32 value just below one half, ±0, NaN, infinities, values far beyond the
 /// clamp, and every tail length.

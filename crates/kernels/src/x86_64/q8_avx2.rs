@@ -24,7 +24,7 @@ use crate::dispatch::Q8Kernels;
 use crate::geometry::{Conv2dGeometry, DwArgs};
 use crate::qdepthwise::{QDepthwise, QDW_BLOCK, QDW_LANE_PARAMS, QDW_PAIRS};
 use crate::qpacked::{PairLayout, QPointwise, QNR};
-use crate::quant::OutputQuant;
+use crate::quant::{OutputQuant, Requant, REQUANT_LANES};
 
 /// Rows per GEMM tile: 6 rows × 2 vectors = 12 accumulators, 2 weight vectors, 1 broadcast.
 const MR: usize = 6;
@@ -37,8 +37,8 @@ pub(super) fn install(q: &mut Q8Kernels) {
     q.name = "avx2";
 }
 
-/// Per-lane requantization parameters of 8 columns, with what the rounding needs derived
-/// once per column vector rather than per output.
+/// Per-lane requantization constants of 8 columns ([`Requant::lanes`], prepared at load, so
+/// that no tile derives them).
 #[derive(Clone, Copy)]
 struct Lanes {
     multiplier: __m256i,
@@ -46,74 +46,78 @@ struct Lanes {
     multiplier_odd: __m256i,
     left: __m256i,
     right: __m256i,
-    /// `2^right − 1` and half of it.
+    /// `2^right − 1` and half of it (the exact rounding).
     mask: __m256i,
     half: __m256i,
+    /// The early rounding's 64-bit sums of the even and the odd lanes, and its sign test's
+    /// comparand.
+    round_even: __m256i,
+    round_odd: __m256i,
+    negative_below: __m256i,
 }
 
 impl Lanes {
+    /// The [`REQUANT_LANES`] i32 at `at`: those of the early rounding (`E`) or of the exact
+    /// one, the others zero.
     #[inline(always)]
-    unsafe fn load(multiplier: *const i32, shift: *const i32) -> Lanes {
-        // SAFETY: the caller guarantees 8 readable i32 at each pointer and AVX2.
-        unsafe {
-            let s = _mm256_loadu_si256(shift.cast());
-            let zero = _mm256_setzero_si256();
-            let one = _mm256_set1_epi32(1);
-            let multiplier = _mm256_loadu_si256(multiplier.cast());
-            let right = _mm256_max_epi32(_mm256_sub_epi32(zero, s), zero);
-            let mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, right), one);
-            Lanes {
-                multiplier,
-                multiplier_odd: _mm256_shuffle_epi32::<0xF5>(multiplier),
-                left: _mm256_max_epi32(s, zero),
-                right,
-                mask,
-                half: _mm256_srli_epi32(mask, 1),
-            }
-        }
-    }
-}
-
-impl Lanes {
-    /// The lanes prepared at load: multiplier, left, right, mask and half, 8 i32 each from
-    /// `at + 8` on (the layout of [`QDepthwise::block_lanes`] after the bias).
-    #[inline(always)]
-    unsafe fn prepared(at: *const i32) -> Lanes {
-        // SAFETY: the caller guarantees 48 readable i32 at `at` and AVX2.
+    unsafe fn prepared<const E: bool>(at: *const i32) -> Lanes {
+        // SAFETY: the caller guarantees REQUANT_LANES readable i32 at `at` and AVX2.
         unsafe {
             let v = |k: usize| _mm256_loadu_si256(at.add(8 * k).cast());
-            let multiplier = v(1);
+            let zero = _mm256_setzero_si256();
+            let (mask, half, round_even, round_odd, negative_below) = if E {
+                (zero, zero, v(6), v(7), v(8))
+            } else {
+                (v(4), v(5), zero, zero, zero)
+            };
             Lanes {
-                multiplier,
-                multiplier_odd: _mm256_shuffle_epi32::<0xF5>(multiplier),
+                multiplier: v(0),
+                multiplier_odd: v(1),
                 left: v(2),
                 right: v(3),
-                mask: v(4),
-                half: v(5),
+                mask,
+                half,
+                round_even,
+                round_odd,
+                negative_below,
             }
         }
     }
 }
 
-/// TFLite's `MultiplyByQuantizedMultiplier` on 8 lanes.
+/// TFLite's `MultiplyByQuantizedMultiplier` on 8 lanes: with `E` (the layer's accumulators
+/// are bounded so, see [`Requant::early_rounding_fits`]) as [`Requant::apply_early`]
+/// computes it, else step by step. Every kernel takes `E` as a const parameter, chosen once
+/// per layer, so that each compiled loop holds one rounding's constants.
 #[inline(always)]
-unsafe fn requant(x: __m256i, l: Lanes) -> __m256i {
+unsafe fn requant<const E: bool>(x: __m256i, l: Lanes) -> __m256i {
     // SAFETY: AVX2 is enabled by every caller.
     unsafe {
         let x = _mm256_sllv_epi32(x, l.left);
-        let round = _mm256_set1_epi64x(1 << 30);
+        let (round_even, round_odd) = if E {
+            (l.round_even, l.round_odd)
+        } else {
+            let round = _mm256_set1_epi64x(1 << 30);
+            (round, round)
+        };
         // Even lanes: the low halves of each 64-bit pair; odd lanes: the high halves, moved
         // down by a shuffle (a shift would zero-extend and make LLVM emulate a 64-bit multiply).
-        let even = _mm256_add_epi64(_mm256_mul_epi32(x, l.multiplier), round);
+        let even = _mm256_add_epi64(_mm256_mul_epi32(x, l.multiplier), round_even);
         let odd = _mm256_add_epi64(
             _mm256_mul_epi32(_mm256_shuffle_epi32::<0xF5>(x), l.multiplier_odd),
-            round,
+            round_odd,
         );
-        // (p + 2^30) >> 31: the even result in the low half; the odd one, shifted left by one,
-        // has it in the high half.
+        // (p + round) >> 31: the even result in the low half; the odd one, shifted left by
+        // one, has it in the high half.
         let even = _mm256_srli_epi64(even, 31);
         let odd = _mm256_slli_epi64(odd, 1);
         let high = _mm256_blend_epi32::<0xAA>(even, odd);
+        if E {
+            // `high` already holds half a step: one less where the product was negative
+            // (it is then below half a step), and the shift.
+            let negative = _mm256_cmpgt_epi32(l.negative_below, high);
+            return _mm256_srav_epi32(_mm256_add_epi32(high, negative), l.right);
+        }
         // Rounding divide by 2^right: halves away from zero.
         let rem = _mm256_and_si256(high, l.mask);
         let threshold = _mm256_sub_epi32(l.half, _mm256_srai_epi32(high, 31));
@@ -210,7 +214,13 @@ fn pointwise(x: &[u8], p: &QPointwise, panels: Range<usize>, y: &mut [u8]) {
     if p.byte_pairs_exact {
         // SAFETY: installed only after avx2 was detected; shapes checked above; K is a
         // multiple of 4 (`byte_pairs_exact`), so every 4-byte group lies inside its row.
-        unsafe { pointwise_bytes_avx2(x, m, p, panels, y) };
+        unsafe {
+            if p.early_rounding {
+                pointwise_bytes_avx2::<true>(x, m, p, panels, y)
+            } else {
+                pointwise_bytes_avx2::<false>(x, m, p, panels, y)
+            }
+        };
         return;
     }
     let pairs = p.pairs();
@@ -219,12 +229,18 @@ fn pointwise(x: &[u8], p: &QPointwise, panels: Range<usize>, y: &mut [u8]) {
         wide.resize(MR * stride, 0);
         // SAFETY: installed only after avx2 and fma were detected; the shapes were checked
         // above and `wide` holds MR rows of 2·KP.
-        unsafe { pointwise_avx2(x, m, p, pairs, panels, wide, y) }
+        unsafe {
+            if p.early_rounding {
+                pointwise_avx2::<true>(x, m, p, pairs, panels, wide, y)
+            } else {
+                pointwise_avx2::<false>(x, m, p, pairs, panels, wide, y)
+            }
+        }
     });
 }
 
 #[target_feature(enable = "avx2,fma")]
-unsafe fn pointwise_avx2(
+unsafe fn pointwise_avx2<const E: bool>(
     x: &[u8],
     m: usize,
     p: &QPointwise,
@@ -253,10 +269,10 @@ unsafe fn pointwise_avx2(
                     match (rows, half) {
                         // SAFETY: rows r0..r0+R exist; `wide` holds them; `panel` < P.
                         $(($r, false) => unsafe {
-                            tile::<$r, 2>(wide, stride, r0, p, pairs, panel, y)
+                            tile::<$r, 2, E>(wide, stride, r0, p, pairs, panel, y)
                         },
                         ($r, true) => unsafe {
-                            tile::<$r, 1>(wide, stride, r0, p, pairs, panel, y)
+                            tile::<$r, 1, E>(wide, stride, r0, p, pairs, panel, y)
                         },)*
                         _ => unreachable!("tile of {rows} rows"),
                     }
@@ -273,7 +289,7 @@ unsafe fn pointwise_avx2(
 /// term), then the epilogue.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn tile<const R: usize, const V: usize>(
+unsafe fn tile<const R: usize, const V: usize, const E: bool>(
     wide: &[i16],
     stride: usize,
     r0: usize,
@@ -301,7 +317,7 @@ unsafe fn tile<const R: usize, const V: usize>(
                 }
             }
         }
-        finish::<R, V>(&acc, r0, p, panel, None, y);
+        finish::<R, V, E>(&acc, r0, p, panel, None, y);
     }
 }
 
@@ -316,7 +332,7 @@ const MR_BYTES: usize = 4;
 /// ones sums those into the i32 accumulators: 32 products per multiply instruction where
 /// the i16 path has 16.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn pointwise_bytes_avx2(
+unsafe fn pointwise_bytes_avx2<const E: bool>(
     x: &[u8],
     m: usize,
     p: &QPointwise,
@@ -341,14 +357,14 @@ unsafe fn pointwise_bytes_avx2(
             // SAFETY: rows r0..r0+R exist; `panel` < P; K is a multiple of 4.
             unsafe {
                 match (rows, half) {
-                    (1, false) => tile_bytes::<1, 2>(x, r0, p, panel, &sums, y),
-                    (2, false) => tile_bytes::<2, 2>(x, r0, p, panel, &sums, y),
-                    (3, false) => tile_bytes::<3, 2>(x, r0, p, panel, &sums, y),
-                    (_, false) => tile_bytes::<4, 2>(x, r0, p, panel, &sums, y),
-                    (1, true) => tile_bytes::<1, 1>(x, r0, p, panel, &sums, y),
-                    (2, true) => tile_bytes::<2, 1>(x, r0, p, panel, &sums, y),
-                    (3, true) => tile_bytes::<3, 1>(x, r0, p, panel, &sums, y),
-                    (_, true) => tile_bytes::<4, 1>(x, r0, p, panel, &sums, y),
+                    (1, false) => tile_bytes::<1, 2, E>(x, r0, p, panel, &sums, y),
+                    (2, false) => tile_bytes::<2, 2, E>(x, r0, p, panel, &sums, y),
+                    (3, false) => tile_bytes::<3, 2, E>(x, r0, p, panel, &sums, y),
+                    (_, false) => tile_bytes::<4, 2, E>(x, r0, p, panel, &sums, y),
+                    (1, true) => tile_bytes::<1, 1, E>(x, r0, p, panel, &sums, y),
+                    (2, true) => tile_bytes::<2, 1, E>(x, r0, p, panel, &sums, y),
+                    (3, true) => tile_bytes::<3, 1, E>(x, r0, p, panel, &sums, y),
+                    (_, true) => tile_bytes::<4, 1, E>(x, r0, p, panel, &sums, y),
                 }
             }
         }
@@ -358,7 +374,7 @@ unsafe fn pointwise_bytes_avx2(
 
 /// One R × 8V tile of [`pointwise_bytes_avx2`] (V = 1 where the panel has at most 8 columns).
 #[target_feature(enable = "avx2,fma")]
-unsafe fn tile_bytes<const R: usize, const V: usize>(
+unsafe fn tile_bytes<const R: usize, const V: usize, const E: bool>(
     x: &[u8],
     r0: usize,
     p: &QPointwise,
@@ -389,7 +405,7 @@ unsafe fn tile_bytes<const R: usize, const V: usize>(
         }
         // Per-column zero points: the row term in the epilogue.
         let per_column = row_term.filter(|_| p.wz_uniform.is_none());
-        finish::<R, V>(&acc, r0, p, panel, per_column, y);
+        finish::<R, V, E>(&acc, r0, p, panel, per_column, y);
     }
 }
 
@@ -428,7 +444,7 @@ unsafe fn start<const R: usize, const V: usize>(
 /// TFLite's requantization, `+ zp`, clamp, and the store of rows r0..r0+R of the panel's
 /// columns.
 #[inline(always)]
-unsafe fn finish<const R: usize, const V: usize>(
+unsafe fn finish<const R: usize, const V: usize, const E: bool>(
     acc: &[[__m256i; V]; R],
     r0: usize,
     p: &QPointwise,
@@ -449,13 +465,13 @@ unsafe fn finish<const R: usize, const V: usize>(
             // A whole panel: both vectors of a row narrowed together into one 16-byte store.
             // (Plain code, no closures: a closure here is compiled without AVX2 and its
             // intrinsics can end up as calls.)
-            let (k0, k1) = (Columns::load(p, c0), Columns::load(p, c0 + 8));
+            let (k0, k1) = (Columns::load::<E>(p, c0), Columns::load::<E>(p, c0 + 8));
             // After the two packs each 128-bit half holds (first vector, second vector) ×
             // 4 columns twice; these dwords put columns 0..16 in order.
             let order = _mm256_setr_epi32(0, 4, 1, 5, 0, 4, 1, 5);
             for (r, acc) in acc.iter().enumerate() {
-                let o0 = out.apply(k0.requant(acc[0], sums[r], per_column));
-                let o1 = out.apply(k1.requant(acc[V - 1], sums[r], per_column));
+                let o0 = out.apply(k0.requant::<E>(acc[0], sums[r], per_column));
+                let o1 = out.apply(k1.requant::<E>(acc[V - 1], sums[r], per_column));
                 // Saturating to i16, then to u8: the clamp to 0..=255.
                 let w = _mm256_packs_epi32(o0, o1);
                 let b = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(w, w), order);
@@ -470,9 +486,9 @@ unsafe fn finish<const R: usize, const V: usize>(
                 break;
             }
             let cols = 8.min(n - c0);
-            let k = Columns::load(p, c0);
+            let k = Columns::load::<E>(p, c0);
             for r in 0..R {
-                let v = k.requant(acc[r][v], sums[r], per_column);
+                let v = k.requant::<E>(acc[r][v], sums[r], per_column);
                 store_u8(y.as_mut_ptr().add((r0 + r) * n + c0), v, out, cols);
             }
         }
@@ -489,12 +505,12 @@ struct Columns {
 
 impl Columns {
     #[inline(always)]
-    unsafe fn load(p: &QPointwise, c0: usize) -> Columns {
+    unsafe fn load<const E: bool>(p: &QPointwise, c0: usize) -> Columns {
         // SAFETY: the caller guarantees AVX2 and that the per-column vectors, padded to whole
         // panels, hold 8 entries from `c0`.
         unsafe {
             Columns {
-                lanes: Lanes::load(p.multiplier.as_ptr().add(c0), p.shift.as_ptr().add(c0)),
+                lanes: Lanes::prepared::<E>(p.lanes.as_ptr().add(c0 / 8 * REQUANT_LANES)),
                 wz: _mm256_loadu_si256(p.wz_padded.as_ptr().add(c0).cast()),
             }
         }
@@ -503,7 +519,7 @@ impl Columns {
     /// `acc` (`− wz·Σx` for per-column weight zero points, `sum` = Σx of the row),
     /// requantized; before `+ zp` and the clamp.
     #[inline(always)]
-    unsafe fn requant(self, acc: __m256i, sum: i32, per_column: bool) -> __m256i {
+    unsafe fn requant<const E: bool>(self, acc: __m256i, sum: i32, per_column: bool) -> __m256i {
         // SAFETY: AVX2 is enabled by every caller.
         unsafe {
             let mut a = acc;
@@ -511,7 +527,7 @@ impl Columns {
                 let s = _mm256_set1_epi32(sum);
                 a = _mm256_sub_epi32(a, _mm256_mullo_epi32(self.wz, s));
             }
-            requant(a, self.lanes)
+            requant::<E>(a, self.lanes)
         }
     }
 }
@@ -553,8 +569,13 @@ fn dwconv3x3(args: &DwArgs, x: &[u8], p: &QDepthwise, rows: Range<usize>, y: &mu
     // SAFETY: installed only after avx2 was detected; lengths checked, and the per-channel
     // vectors are padded to whole vectors.
     unsafe {
-        dwconv3x3_blocks_avx2(args, x, p, rows.clone(), y);
-        dwconv3x3_avx2(args, x, p, rows, y);
+        if p.early_rounding {
+            dwconv3x3_blocks_avx2::<true>(args, x, p, rows.clone(), y);
+            dwconv3x3_avx2::<true>(args, x, p, rows, y);
+        } else {
+            dwconv3x3_blocks_avx2::<false>(args, x, p, rows.clone(), y);
+            dwconv3x3_avx2::<false>(args, x, p, rows, y);
+        }
     }
 }
 
@@ -565,7 +586,7 @@ fn dwconv3x3(args: &DwArgs, x: &[u8], p: &QDepthwise, rows: Range<usize>, y: &mu
 /// (whose `vpmovzxbd` limits the 8-channel path). The four accumulators hold the channels in
 /// [`crate::qdepthwise::block_channel`] order, which the two narrowing packs put back.
 #[inline(always)]
-unsafe fn block_pixel(
+unsafe fn block_pixel<const E: bool>(
     tap: impl Fn(usize) -> __m256i,
     pairs: *const i16,
     lanes: *const i32,
@@ -599,7 +620,10 @@ unsafe fn block_pixel(
         }
         let mut r = [zero; 4];
         for (j, r) in r.iter_mut().enumerate() {
-            let v = requant(acc[j], Lanes::prepared(lanes.add(j * QDW_LANE_PARAMS)));
+            let v = requant::<E>(
+                acc[j],
+                Lanes::prepared::<E>(lanes.add(j * QDW_LANE_PARAMS + 8)),
+            );
             *r = step.apply(v);
         }
         // Saturating to i16, then to u8: the clamp to 0..=255.
@@ -634,7 +658,7 @@ fn row_columns(
 /// stride-1 layer of fewer channels, the whole groups of interior pixels in the packed layout
 /// ([`QDepthwise::packed_blocks`]).
 #[target_feature(enable = "avx2,fma")]
-unsafe fn dwconv3x3_blocks_avx2(
+unsafe fn dwconv3x3_blocks_avx2<const E: bool>(
     args: &DwArgs,
     x: &[u8],
     p: &QDepthwise,
@@ -674,7 +698,7 @@ unsafe fn dwconv3x3_blocks_avx2(
                             xz
                         }
                     };
-                    block_pixel(tap, pairs, lanes, yrow.add(ox * c), out);
+                    block_pixel::<E>(tap, pairs, lanes, yrow.add(ox * c), out);
                 }
                 if inner.is_empty() {
                     continue;
@@ -685,7 +709,7 @@ unsafe fn dwconv3x3_blocks_avx2(
                     let tap = |t: usize| {
                         _mm256_loadu_si256(px.add((t / 3) * row_step + (t % 3) * c).cast())
                     };
-                    block_pixel(tap, pairs, lanes, yrow.add(ox * c), out);
+                    block_pixel::<E>(tap, pairs, lanes, yrow.add(ox * c), out);
                 }
             }
         }
@@ -711,7 +735,7 @@ unsafe fn dwconv3x3_blocks_avx2(
                     };
                     let pairs = p.pairs.as_ptr().add(b * QDW_PAIRS * 64);
                     let lanes = p.block_lanes.as_ptr().add(b * 4 * QDW_LANE_PARAMS);
-                    block_pixel(tap, pairs, lanes, yrow.add(g0 * c + b * QDW_BLOCK), out);
+                    block_pixel::<E>(tap, pairs, lanes, yrow.add(g0 * c + b * QDW_BLOCK), out);
                 }
             }
         }
@@ -732,7 +756,7 @@ fn packed_group(p: &QDepthwise, g: &Conv2dGeometry) -> Option<usize> {
 /// store. The weights, bias and requantization lanes of a channel block stay in registers
 /// over the whole band of rows.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn dwconv3x3_avx2(
+unsafe fn dwconv3x3_avx2<const E: bool>(
     args: &DwArgs,
     x: &[u8],
     p: &QDepthwise,
@@ -756,7 +780,11 @@ unsafe fn dwconv3x3_avx2(
     unsafe {
         for c0 in (c / QDW_BLOCK * QDW_BLOCK..c).step_by(8) {
             let len = 8.min(c - c0);
-            let lanes = Lanes::load(p.multiplier.as_ptr().add(c0), p.shift.as_ptr().add(c0));
+            let prepared = Requant::lanes(std::array::from_fn(|l| Requant {
+                multiplier: p.multiplier[c0 + l],
+                shift: p.shift[c0 + l],
+            }));
+            let lanes = Lanes::prepared::<E>(prepared.as_ptr());
             let bias = _mm256_loadu_si256(p.bias_folded.as_ptr().add(c0).cast());
             let mut w = [_mm256_setzero_si256(); 9];
             for (t, w) in w.iter_mut().enumerate() {
@@ -789,7 +817,7 @@ unsafe fn dwconv3x3_avx2(
                     inner.start += inner.len() / group * group;
                 }
                 for ox in border_cols {
-                    store_u8(yrow.add(ox * c), requant(border(ox), lanes), out, len);
+                    store_u8(yrow.add(ox * c), requant::<E>(border(ox), lanes), out, len);
                 }
                 if inner.is_empty() {
                     continue;
@@ -806,7 +834,7 @@ unsafe fn dwconv3x3_avx2(
                             acc = _mm256_add_epi32(acc, _mm256_madd_epi16(v, w[kh * 3 + kw]));
                         }
                     }
-                    store_u8(yrow.add(ox * c), requant(acc, lanes), out, len);
+                    store_u8(yrow.add(ox * c), requant::<E>(acc, lanes), out, len);
                 }
             }
         }
