@@ -6,6 +6,7 @@
 //! specs.
 
 use mobilenet_kernels::geometry::{Conv2dGeometry, ConvArgs, DwArgs, Padding4};
+use mobilenet_kernels::parallel::team;
 use mobilenet_kernels::qdepthwise::QDepthwise;
 use mobilenet_kernels::qim2col;
 use mobilenet_kernels::qpacked::QPointwise;
@@ -260,6 +261,41 @@ fn depthwise_matches_the_spec() {
         }
     }
     assert!(cases > 100, "{cases} cases");
+}
+
+/// The whole-layer GEMM on a team of 3 threads equals the reference: one row split by weight
+/// panels (the classifier at batch 1), short and tall products split by rows.
+#[test]
+fn parallel_pointwise_matches_the_reference() {
+    let mut rng = Rng::new(41);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(3)
+        .build()
+        .unwrap();
+    for (m, k, n) in [(1, 256, 1001), (1, 64, 40), (2, 256, 1001), (50, 64, 100)] {
+        let x = bytes(&mut rng, m * k);
+        let wz: Vec<i32> = vec![int(&mut rng, -20, 20)];
+        let bias: Vec<i32> = (0..n).map(|_| int(&mut rng, -50_000, 50_000)).collect();
+        let out = output_quant(&mut rng, n, false, 1.0 / (k as f64 * 4000.0));
+        let p = QPointwise::new(
+            k,
+            n,
+            weights(&mut rng, k * n),
+            &wz,
+            bias,
+            int(&mut rng, 0, 255),
+            out,
+        );
+        let mut want = vec![0u8; m * n];
+        r::pointwise(&x, &p, 0..p.panels(), &mut want);
+        for t in kernel_tables() {
+            let mut got = vec![0u8; m * n];
+            pool.install(|| {
+                team::with_team(|| mobilenet_kernels::parallel::q8::pointwise(&t, &x, &p, &mut got))
+            });
+            assert_eq!(got, want, "{}: {m}×{k}×{n} on 3 threads", t.isa);
+        }
+    }
 }
 
 /// Both roundings of the requantization equal the reference on every table: layers whose

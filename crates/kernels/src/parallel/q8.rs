@@ -18,6 +18,11 @@ const TILE_ROWS: usize = 6;
 /// 8 × 8 × 128: 5.1 µs on 1 thread, 7.5 µs split (AMD EPYC, Zen 3).
 const SERIAL_DW_OUTPUTS: usize = 12 * 1024;
 
+/// A single row of at least this many multiply-adds is split over threads by weight panels:
+/// its weights are what costs (Google's 0.25/128 classifier, 256 × 1001, streams 512 KiB of i16
+/// pairs).
+const SPLIT_ROW_MACS: usize = 64 * 1024;
+
 /// Elements per (de)quantization task, at least.
 const MIN_CHUNK: usize = 16 * 1024;
 
@@ -28,8 +33,26 @@ pub fn pointwise(k: &Kernels, x: &[u8], p: &QPointwise, y: &mut [u8]) {
     let threads = team::threads();
     let tiles = m.div_ceil(TILE_ROWS);
     let rows = tiles.div_ceil(threads * 2).max(1) * TILE_ROWS;
+    let panels = p.panels();
+    if m == 1 && threads > 1 && panels >= 2 * threads && p.k * p.n >= SPLIT_ROW_MACS {
+        // One row (the classifier at batch 1): each thread streams its band of weight panels
+        // into a row of its own, then the bands are gathered (the kernels write whole rows).
+        let per = panels.div_ceil(threads);
+        let mut rows = vec![0u8; threads * p.n];
+        let parts: Vec<_> = rows
+            .chunks_mut(p.n)
+            .enumerate()
+            .map(|(t, row)| ((t * per).min(panels)..((t + 1) * per).min(panels), row))
+            .collect();
+        team::run(parts, |(band, row)| (k.q8.pointwise)(x, p, band, row));
+        for t in 0..threads {
+            let cols = p.cols((t * per).min(panels)..((t + 1) * per).min(panels));
+            y[cols.clone()].copy_from_slice(&rows[t * p.n..][cols]);
+        }
+        return;
+    }
     if threads == 1 || m <= TILE_ROWS {
-        (k.q8.pointwise)(x, p, 0..p.panels(), y);
+        (k.q8.pointwise)(x, p, 0..panels, y);
         return;
     }
     let parts: Vec<_> = y.chunks_mut(rows * p.n).zip(x.chunks(rows * p.k)).collect();
