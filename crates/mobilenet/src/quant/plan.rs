@@ -52,6 +52,10 @@ pub struct QuantModel {
     pool_clamp: (u8, u8),
     fc: Option<(QPointwise, QParams)>,
     softmax: Option<QParams>,
+    /// `exp(scale · −d)` for every distance d = max − q (0..=255) of a uint8 logit below the
+    /// row's largest: the softmax's 256 possible terms, computed once with the expression the
+    /// per-element loop used (the same bits).
+    softmax_exp: Vec<f32>,
     /// Largest activation of one image, in elements.
     largest: usize,
     /// Largest im2col matrix of one image, in bytes.
@@ -203,6 +207,12 @@ impl QuantModel {
             body,
             pooled,
             pool_clamp: (0, 255),
+            softmax_exp: match &fc {
+                Some((_, logits_q)) => (0..256)
+                    .map(|d: i32| (logits_q.scale * (-d) as f32).exp())
+                    .collect(),
+                None => Vec::new(),
+            },
             fc,
             softmax: q.softmax,
             largest: largest_activation(&q.config),
@@ -423,7 +433,7 @@ impl QuantModel {
         }
         self.scratch.put(bufs);
         keep("pool", &features);
-        let Some((fc, logits_q)) = &self.fc else {
+        let Some((fc, _)) = &self.fc else {
             return Ok(features);
         };
         let mut logits = vec![0u8; n * fc.n];
@@ -437,7 +447,7 @@ impl QuantModel {
             let max = *row.iter().max().unwrap_or(&0);
             let e: Vec<f32> = row
                 .iter()
-                .map(|&q| (logits_q.scale * (q as i32 - max as i32) as f32).exp())
+                .map(|&q| self.softmax_exp[(max - q) as usize])
                 .collect();
             let sum: f32 = e.iter().sum();
             out.extend(e.iter().map(|&v| sq.quantize(v / sum)));
