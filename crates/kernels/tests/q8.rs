@@ -23,7 +23,7 @@ fn weights(rng: &mut Rng, n: usize) -> Vec<i8> {
 }
 
 fn int(rng: &mut Rng, lo: i32, hi: i32) -> i32 {
-    lo + (rng.next_u64() % (hi - lo + 1) as u64) as i32
+    (lo as i64 + (rng.next_u64() % (hi as i64 - lo as i64 + 1) as u64) as i64) as i32
 }
 
 /// Per-channel (or one) factors around `typical`, with a few ≥ 1 (left shifts).
