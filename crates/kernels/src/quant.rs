@@ -104,7 +104,9 @@ impl Requant {
     /// `2^(right − 1)` (0 when the right shift is 0): what rounding to nearest adds before the
     /// right shift.
     fn half(self) -> i64 {
-        let right = (-self.shift).max(0);
+        // `from_real` keeps shifts in −31..=30; the clamp only keeps a hand-made factor from
+        // overflowing here.
+        let right = (-self.shift).clamp(0, 63);
         if right > 0 {
             1 << (right - 1)
         } else {
@@ -117,8 +119,11 @@ impl Requant {
     /// high product plus `2^(right − 1)` does too.
     pub fn early_rounding_fits(self, bound: u64) -> bool {
         let left = self.shift.max(0) as u32;
-        let x = (bound as i128) << left.min(64);
-        if left >= 32 || x >= 1 << 31 {
+        if left >= 32 || -self.shift > 31 {
+            return false;
+        }
+        let x = (bound as i128) << left;
+        if x >= 1 << 31 {
             return false;
         }
         let high = (x * (self.multiplier as i128).abs() + (1 << 30)) >> 31;
