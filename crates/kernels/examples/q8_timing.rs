@@ -40,38 +40,36 @@ fn bytes(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 7 % 251) as u8).collect()
 }
 
-fn main() {
-    let (h, c) = (14, 512);
+/// A stride-1 depthwise layer on h × h × c with its input.
+fn dw_layer(h: usize, c: usize) -> (DwArgs, Vec<u8>, QDepthwise) {
     let geom = Conv2dGeometry {
         in_h: h,
         in_w: h,
         stride: 1,
         pad: Padding4::tf_same(h, h, 1),
     };
-    let args = DwArgs { geom, c };
-    let x = bytes(h * h * c);
     let w: Vec<i8> = (0..9 * c).map(|i| (i % 17) as i8 - 8).collect();
     let p = QDepthwise::new(c, w, &[0], vec![100; c], 128, out(c));
-    let mut y = vec![0u8; h * h * c];
+    (DwArgs { geom, c }, bytes(h * h * c), p)
+}
+
+fn main() {
+    let h = 14;
+    let (args, x, p) = dw_layer(h, 512);
+    let mut y = vec![0u8; x.len()];
+    // The first depthwise layers of Google's α 0.25/128, 0.5/160 and 0.75/192 files:
+    // stride 1 on fewer channels than a block (the packed layout).
+    let small: Vec<_> = [(64, 8), (80, 16), (96, 24)]
+        .into_iter()
+        .map(|(h, c)| (h, c, dw_layer(h, c)))
+        .collect();
     let stems: Vec<(usize, usize)> = vec![(128, 8), (160, 16)];
     for k in kernel_tables() {
         let dw = best(|| (k.q8.dwconv3x3)(&args, &x, &p, 0..h, &mut y));
         print!("{:10} dwconv3x3 14×14×512 {dw:7.1} µs", k.isa);
-        // The first depthwise layers of Google's α 0.25/128, 0.5/160 and 0.75/192 files:
-        // stride 1 on fewer channels than a block (the packed layout).
-        for (h, c) in [(64, 8), (80, 16), (96, 24)] {
-            let geom = Conv2dGeometry {
-                in_h: h,
-                in_w: h,
-                stride: 1,
-                pad: Padding4::tf_same(h, h, 1),
-            };
-            let args = DwArgs { geom, c };
-            let x = bytes(h * h * c);
-            let w: Vec<i8> = (0..9 * c).map(|i| (i % 17) as i8 - 8).collect();
-            let p = QDepthwise::new(c, w, &[0], vec![100; c], 128, out(c));
-            let mut y = vec![0u8; h * h * c];
-            let t = best(|| (k.q8.dwconv3x3)(&args, &x, &p, 0..h, &mut y));
+        for (h, c, (args, x, p)) in &small {
+            let mut y = vec![0u8; x.len()];
+            let t = best(|| (k.q8.dwconv3x3)(args, x, p, 0..*h, &mut y));
             print!("  {h}×{h}×{c} {t:6.1} µs");
         }
         for &(r, cout) in &stems {

@@ -20,17 +20,10 @@ const BLOCK: usize = 16;
 /// taps in `(kh, kw, ci)` order, then `K − 9·Cin` bytes of `xz`; taps outside the image hold
 /// `xz` too (see [`crate::reference::q8::im2col3x3`]).
 pub fn im2col3x3(args: &ConvArgs, x: &[u8], xz: u8, k: usize, rows: Range<usize>, cols: &mut [u8]) {
+    crate::reference::q8::check_im2col3x3(args, x.len(), k, &rows, cols.len());
     let g = &args.geom;
     let cin = args.cin;
-    let (oh, ow) = (g.out_h(), g.out_w());
-    g.validate();
-    assert!(
-        k >= 9 * cin,
-        "q8 im2col3x3: rows of {k} bytes for 9·{cin} taps"
-    );
-    assert_eq!(x.len(), g.in_h * g.in_w * cin, "q8 im2col3x3: x");
-    assert!(rows.end <= oh, "q8 im2col3x3: rows");
-    assert_eq!(cols.len(), rows.len() * ow * k, "q8 im2col3x3: cols");
+    let ow = g.out_w();
     let run = 3 * cin;
     if run > BLOCK {
         crate::reference::q8::im2col3x3(args, x, xz, k, rows, cols);

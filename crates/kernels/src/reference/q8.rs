@@ -130,17 +130,10 @@ pub fn conv3x3(
 /// rows for the extra bytes) is then the convolution. The extra bytes let K be a multiple of
 /// 4 (the RGB stem's 27 becomes 28), which the byte-pair GEMM needs.
 pub fn im2col3x3(args: &ConvArgs, x: &[u8], xz: u8, k: usize, rows: Range<usize>, cols: &mut [u8]) {
+    check_im2col3x3(args, x.len(), k, &rows, cols.len());
     let g = &args.geom;
     let cin = args.cin;
-    let (oh, ow) = (g.out_h(), g.out_w());
-    g.validate();
-    assert!(
-        k >= 9 * cin,
-        "q8 im2col3x3: rows of {k} bytes for 9·{cin} taps"
-    );
-    assert_eq!(x.len(), g.in_h * g.in_w * cin, "q8 im2col3x3: x");
-    assert!(rows.end <= oh, "q8 im2col3x3: rows");
-    assert_eq!(cols.len(), rows.len() * ow * k, "q8 im2col3x3: cols");
+    let ow = g.out_w();
     // Output columns whose three taps all lie inside the image's width: their kernel rows are
     // runs of 3·Cin contiguous input bytes.
     let interior = g.interior_cols();
@@ -184,6 +177,27 @@ pub fn im2col3x3(args: &ConvArgs, x: &[u8], xz: u8, k: usize, rows: Range<usize>
 /// `dst = src`, as fixed-size moves for the stem's 9-byte runs (RGB) instead of a `memcpy`
 /// call per run.
 #[inline(always)]
+/// The preconditions of every `im2col3x3` (this one and [`crate::qim2col::im2col3x3`]), from
+/// the slice lengths.
+pub(crate) fn check_im2col3x3(
+    args: &ConvArgs,
+    x_len: usize,
+    k: usize,
+    rows: &Range<usize>,
+    cols_len: usize,
+) {
+    let g = &args.geom;
+    let cin = args.cin;
+    g.validate();
+    assert!(
+        k >= 9 * cin,
+        "q8 im2col3x3: rows of {k} bytes for 9·{cin} taps"
+    );
+    assert_eq!(x_len, g.in_h * g.in_w * cin, "q8 im2col3x3: x");
+    assert!(rows.end <= g.out_h(), "q8 im2col3x3: rows");
+    assert_eq!(cols_len, rows.len() * g.out_w() * k, "q8 im2col3x3: cols");
+}
+
 fn copy_run(dst: &mut [u8], src: &[u8]) {
     match (
         <&mut [u8; 9]>::try_from(&mut *dst),
