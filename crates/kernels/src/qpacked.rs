@@ -30,7 +30,7 @@
 
 use std::sync::OnceLock;
 
-use crate::quant::{OutputQuant, Requant};
+use crate::quant::{OutputQuant, Requant, REQUANT_LANES};
 
 /// Columns per panel: one AVX-512 vector of i32 accumulators.
 pub const QNR: usize = 16;
@@ -83,6 +83,10 @@ pub struct QPointwise {
     /// The requantization constants of each 8 columns ([`Requant::lanes`]), P·NR / 8 blocks
     /// of [`crate::quant::REQUANT_LANES`].
     pub lanes: Vec<i32>,
+    /// The same constants per panel for 16-lane vectors: `(P, 9, NR)`, vector `k` of panel
+    /// `p` holding vector `k` of [`Requant::lanes`] of columns `p·NR .. p·NR + 8`, then of
+    /// the next 8 (what the AVX-512 epilogue loads as operands).
+    pub wide_lanes: Vec<i32>,
     /// Whether every column's accumulators are small enough for the early rounding
     /// ([`Requant::early_rounding_fits`] with `|bias| + 255·Σ|w − wz|`).
     pub early_rounding: bool,
@@ -181,6 +185,14 @@ impl QPointwise {
                     shift: shift[8 * g + l],
                 }))
             })
+            .collect::<Vec<i32>>();
+        let wide_lanes = (0..panels)
+            .flat_map(|p| {
+                let lanes = &lanes;
+                (0..REQUANT_LANES / 8).flat_map(move |k| {
+                    (0..QNR).map(move |c| lanes[(2 * p + c / 8) * REQUANT_LANES + 8 * k + c % 8])
+                })
+            })
             .collect();
         QPointwise {
             k,
@@ -198,6 +210,7 @@ impl QPointwise {
             multiplier,
             shift,
             lanes,
+            wide_lanes,
             early_rounding,
             byte_pairs_exact,
             pairs: Derived::default(),

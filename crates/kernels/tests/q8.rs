@@ -362,6 +362,60 @@ fn early_and_exact_rounding_match_the_reference() {
     }
 }
 
+/// Exact ties of both roundings (the doubling high multiply's and the right shift's), which
+/// random factors almost never produce: power-of-two factors with short right shifts and small
+/// accumulators of both signs put many outputs exactly half a step between two bytes, on the
+/// GEMM (every tile width, whole and partial panels) and the depthwise kernels.
+#[test]
+fn rounding_ties_match_the_reference() {
+    let mut rng = Rng::new(41);
+    let quant = |rng: &mut Rng, n: usize| {
+        let factors = [1.0 / 16.0, 1.0 / 32.0, 3.0 / 128.0, 1.0 / 4.0];
+        OutputQuant {
+            requant: (0..n)
+                .map(|j| Requant::from_real(factors[(j + int(rng, 0, 1) as usize) % 4]))
+                .collect(),
+            zero_point: 128,
+            min: 0,
+            max: 255,
+        }
+    };
+    for (m, k, n) in [(37, 8, 40), (13, 12, 72), (7, 5, 64), (9, 16, 24)] {
+        let x = bytes(&mut rng, m * k);
+        let w: Vec<i8> = (0..k * n).map(|_| int(&mut rng, -3, 3) as i8).collect();
+        let bias: Vec<i32> = (0..n).map(|_| int(&mut rng, -300, 300)).collect();
+        let p = QPointwise::new(
+            k,
+            n,
+            w,
+            &[0],
+            bias,
+            int(&mut rng, 0, 255),
+            quant(&mut rng, n),
+        );
+        assert!(p.early_rounding);
+        pointwise_on_every_table(&x, &p, &format!("ties {m}×{k}×{n}"));
+    }
+    for c in [8, 40, 64] {
+        let (h, w) = (6, 9);
+        let g = geometry(h, w, 1, Padding4::symmetric(1));
+        let args = DwArgs { geom: g, c };
+        let x = bytes(&mut rng, h * w * c);
+        let wt: Vec<i8> = (0..9 * c).map(|_| int(&mut rng, -3, 3) as i8).collect();
+        let bias: Vec<i32> = (0..c).map(|_| int(&mut rng, -300, 300)).collect();
+        let q = quant(&mut rng, c);
+        let xz = int(&mut rng, 0, 255);
+        let mut want = vec![0u8; h * w * c];
+        r::dwconv3x3(&args, &x, xz, &wt, &[0], &bias, &q, &mut want);
+        let p = QDepthwise::new(c, wt, &[0], bias, xz, q);
+        for t in kernel_tables() {
+            let mut got = vec![0u8; h * w * c];
+            (t.q8.dwconv3x3)(&args, &x, &p, 0..h, &mut got);
+            assert_eq!(got, want, "{}: ties, depthwise C {c}", t.isa);
+        }
+    }
+}
+
 /// Input quantization equals the reference on every table, bit for bit: exact halves (both
 /// signs), the f32 value just below one half, ±0, NaN, infinities, values far beyond the
 /// clamp, and every tail length.

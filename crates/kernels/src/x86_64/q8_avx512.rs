@@ -1,17 +1,20 @@
 //! Quantized kernels for AVX-512: the uint8 GEMM on AVX512-VNNI (`vpdpbusd`: 64 u8×i8
-//! products into 16 i32 lanes per instruction), and the vector requantization shared by the
-//! GEMM and the 3×3 layers' epilogue. Installed by [`super::register`] only after the CPU
-//! reported avx512f + avx512bw (+ avx512vnni for the GEMM).
+//! products into 16 i32 lanes per instruction). Installed by [`super::register`] only after
+//! the CPU reported avx512f + avx512bw + avx512vnni.
 //!
-//! The requantization is TFLite's `MultiplyByQuantizedMultiplier` lane by lane, bit-exact
-//! with [`crate::quant::Requant::apply`]: a 32×32→64-bit product on the even and the odd
-//! lanes (`vpmuldq`), `(p + 2^30) >> 31`, then the rounding right shift.
+//! The epilogue is TFLite's `MultiplyByQuantizedMultiplier` lane by lane, bit-exact with
+//! [`crate::quant::Requant::apply`], on the constants prepared at load
+//! ([`QPointwise::wide_lanes`]): a 32×32→64-bit product on the even and the odd lanes
+//! (`vpmuldq`), `(p + 2^30) >> 31`, then the rounding right shift, or, where the layer's
+//! accumulators allow it, the early rounding of [`crate::quant::Requant::apply_early`]. Four
+//! vectors of a row narrow together with two saturating packs and one dword permute.
 
 use std::arch::x86_64::*;
 use std::ops::Range;
 
 use crate::dispatch::Q8Kernels;
 use crate::qpacked::{QPointwise, QNR};
+use crate::quant::OutputQuant;
 
 /// Rows per GEMM tile: 6 rows × 4 panels = 24 accumulators, 4 weight vectors, 1 broadcast.
 const MR: usize = 6;
@@ -26,70 +29,150 @@ pub(super) fn install(q: &mut Q8Kernels, vnni: bool) {
     }
 }
 
-/// Per-lane requantization parameters of 16 columns.
+/// Per-lane requantization constants of 16 columns (one panel of
+/// [`QPointwise::wide_lanes`]).
 #[derive(Clone, Copy)]
 struct Lanes {
     multiplier: __m512i,
+    /// The odd lanes' multipliers moved to the even positions (`vpmuldq` reads those).
+    multiplier_odd: __m512i,
     left: __m512i,
     right: __m512i,
+    /// `2^right − 1` and half of it (the exact rounding).
+    mask: __m512i,
+    half: __m512i,
+    /// The early rounding's 64-bit sums of the even and the odd lanes, and its sign test's
+    /// comparand.
+    round_even: __m512i,
+    round_odd: __m512i,
+    negative_below: __m512i,
 }
 
 impl Lanes {
+    /// Panel `panel`'s constants: those of the early rounding (`E`) or of the exact one.
     #[inline(always)]
-    unsafe fn load(multiplier: *const i32, shift: *const i32) -> Lanes {
-        // SAFETY: the caller guarantees 16 readable i32 at each pointer and AVX-512F.
+    unsafe fn prepared<const E: bool>(p: &QPointwise, panel: usize) -> Lanes {
+        // SAFETY: the caller guarantees AVX-512F and `panel` < P; `wide_lanes` holds 9
+        // vectors of 16 per panel.
         unsafe {
-            let s = _mm512_loadu_si512(shift.cast());
+            let at = p.wide_lanes.as_ptr().add(panel * 9 * QNR);
+            let v = |k: usize| _mm512_loadu_si512(at.add(QNR * k).cast());
             let zero = _mm512_setzero_si512();
+            let (mask, half, round_even, round_odd, negative_below) = if E {
+                (zero, zero, v(6), v(7), v(8))
+            } else {
+                (v(4), v(5), zero, zero, zero)
+            };
             Lanes {
-                multiplier: _mm512_loadu_si512(multiplier.cast()),
-                left: _mm512_max_epi32(s, zero),
-                right: _mm512_max_epi32(_mm512_sub_epi32(zero, s), zero),
+                multiplier: v(0),
+                multiplier_odd: v(1),
+                left: v(2),
+                right: v(3),
+                mask,
+                half,
+                round_even,
+                round_odd,
+                negative_below,
             }
         }
     }
 }
 
-/// TFLite's `MultiplyByQuantizedMultiplier` on 16 lanes.
+/// TFLite's `MultiplyByQuantizedMultiplier` on 16 lanes: with `E` as
+/// [`crate::quant::Requant::apply_early`] computes it, else step by step.
 #[inline(always)]
-unsafe fn requant(x: __m512i, l: Lanes) -> __m512i {
+unsafe fn requant<const E: bool>(x: __m512i, l: Lanes) -> __m512i {
     // SAFETY: AVX-512F is enabled by every caller.
     unsafe {
         let x = _mm512_sllv_epi32(x, l.left);
-        let round = _mm512_set1_epi64(1 << 30);
-        // Even lanes: the low halves of each 64-bit pair; odd lanes: the high halves.
-        let even = _mm512_add_epi64(_mm512_mul_epi32(x, l.multiplier), round);
+        let (round_even, round_odd) = if E {
+            (l.round_even, l.round_odd)
+        } else {
+            let round = _mm512_set1_epi64(1 << 30);
+            (round, round)
+        };
+        // Even lanes: the low halves of each 64-bit pair; odd lanes: the high halves, moved
+        // down by a shuffle.
+        let even = _mm512_add_epi64(_mm512_mul_epi32(x, l.multiplier), round_even);
         let odd = _mm512_add_epi64(
-            _mm512_mul_epi32(
-                _mm512_srli_epi64(x, 32),
-                _mm512_srli_epi64(l.multiplier, 32),
-            ),
-            round,
+            _mm512_mul_epi32(_mm512_shuffle_epi32::<0xF5>(x), l.multiplier_odd),
+            round_odd,
         );
-        // (p + 2^30) >> 31: the even result in the low half; the odd one, shifted left by one,
-        // has it in the high half.
+        // (p + round) >> 31: the even result in the low half; the odd one, shifted left by
+        // one, has it in the high half.
         let even = _mm512_srli_epi64(even, 31);
         let odd = _mm512_slli_epi64(odd, 1);
         let high = _mm512_mask_blend_epi32(0xAAAA, even, odd);
-        // Rounding divide by 2^right: halves away from zero.
         let one = _mm512_set1_epi32(1);
-        let mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, l.right), one);
-        let rem = _mm512_and_si512(high, mask);
-        let threshold = _mm512_sub_epi32(_mm512_srli_epi32(mask, 1), _mm512_srai_epi32(high, 31));
+        if E {
+            // `high` already holds half a step: one less where the product was negative
+            // (it is then below half a step), and the shift.
+            let negative = _mm512_cmplt_epi32_mask(high, l.negative_below);
+            return _mm512_srav_epi32(_mm512_mask_sub_epi32(high, negative, high, one), l.right);
+        }
+        // Rounding divide by 2^right: halves away from zero.
+        let rem = _mm512_and_si512(high, l.mask);
+        let threshold = _mm512_sub_epi32(l.half, _mm512_srai_epi32(high, 31));
         let shifted = _mm512_srav_epi32(high, l.right);
         let up = _mm512_cmpgt_epi32_mask(rem, threshold);
         _mm512_mask_add_epi32(shifted, up, shifted, one)
     }
 }
 
-/// `+ zp`, clamp, and store `n ≤ 16` bytes.
-#[inline(always)]
-unsafe fn store_u8(y: *mut u8, v: __m512i, zp: __m512i, lo: __m512i, hi: __m512i, n: usize) {
-    // SAFETY: the caller guarantees `n` writable bytes at `y` and AVX-512F.
-    unsafe {
-        let v = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(v, zp), lo), hi);
-        let m = ((1u32 << n) - 1) as __mmask16;
-        _mm512_mask_cvtusepi32_storeu_epi8(y.cast(), m, v);
+/// A layer's output step after the requantization: `+ zp`, then the clamp to `[lo, hi]`,
+/// where the narrowing that follows would not do it (the saturating packs clamp to
+/// 0..=255; the unsigned narrowing store to ..=255 only).
+#[derive(Clone, Copy)]
+struct Out {
+    zp: __m512i,
+    lo: __m512i,
+    hi: __m512i,
+    clamp: bool,
+}
+
+impl Out {
+    #[inline(always)]
+    unsafe fn new(q: &OutputQuant) -> Out {
+        // SAFETY: AVX-512F is enabled by every caller.
+        unsafe {
+            Out {
+                zp: _mm512_set1_epi32(q.zero_point),
+                lo: _mm512_set1_epi32(q.min),
+                hi: _mm512_set1_epi32(q.max),
+                clamp: q.min > 0 || q.max < 255,
+            }
+        }
+    }
+
+    /// `v + zp`, clamped to `[lo, hi]` where the saturating packs would not.
+    #[inline(always)]
+    unsafe fn packed(self, v: __m512i) -> __m512i {
+        // SAFETY: AVX-512F is enabled by every caller.
+        unsafe {
+            let v = _mm512_add_epi32(v, self.zp);
+            if self.clamp {
+                _mm512_min_epi32(_mm512_max_epi32(v, self.lo), self.hi)
+            } else {
+                v
+            }
+        }
+    }
+
+    /// `v + zp`, clamped, and stored as `n ≤ 16` bytes (the unsigned saturating narrowing
+    /// store clamps above 255 only, so the lower bound is always applied).
+    #[inline(always)]
+    unsafe fn store(self, y: *mut u8, v: __m512i, n: usize) {
+        // SAFETY: the caller guarantees `n` writable bytes at `y` and AVX-512F.
+        unsafe {
+            let v = _mm512_max_epi32(_mm512_add_epi32(v, self.zp), self.lo);
+            let v = if self.clamp {
+                _mm512_min_epi32(v, self.hi)
+            } else {
+                v
+            };
+            let m = ((1u32 << n) - 1) as __mmask16;
+            _mm512_mask_cvtusepi32_storeu_epi8(y.cast(), m, v);
+        }
     }
 }
 
@@ -101,11 +184,23 @@ fn pointwise(x: &[u8], p: &QPointwise, panels: Range<usize>, y: &mut [u8]) {
     assert!(panels.end <= p.panels(), "q8 pointwise: panels");
     // SAFETY: installed only after avx512f, avx512bw and avx512vnni were detected; the
     // shapes were checked above.
-    unsafe { pointwise_vnni(x, m, p, panels, y) }
+    unsafe {
+        if p.early_rounding {
+            pointwise_vnni::<true>(x, m, p, panels, y)
+        } else {
+            pointwise_vnni::<false>(x, m, p, panels, y)
+        }
+    }
 }
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn pointwise_vnni(x: &[u8], m: usize, p: &QPointwise, panels: Range<usize>, y: &mut [u8]) {
+unsafe fn pointwise_vnni<const E: bool>(
+    x: &[u8],
+    m: usize,
+    p: &QPointwise,
+    panels: Range<usize>,
+    y: &mut [u8],
+) {
     let mut sums = [0i32; MR];
     let mut r0 = 0;
     while r0 < m {
@@ -120,8 +215,22 @@ unsafe fn pointwise_vnni(x: &[u8], m: usize, p: &QPointwise, panels: Range<usize
         let mut p0 = panels.start;
         while p0 < panels.end {
             let nv = NV.min(panels.end - p0);
-            // SAFETY: rows r0..r0+rows and panels p0..p0+nv are in bounds (loop guards).
-            unsafe { tile(x, r0, rows, p, p0, nv, &sums, y) };
+            macro_rules! go {
+                ($($r:literal),*) => {
+                    match (rows, nv) {
+                        $(
+                            ($r, 1) => unsafe { tile::<$r, 1, E>(x, r0, p, p0, &sums, y) },
+                            ($r, 2) => unsafe { tile::<$r, 2, E>(x, r0, p, p0, &sums, y) },
+                            ($r, 3) => unsafe { tile::<$r, 3, E>(x, r0, p, p0, &sums, y) },
+                            ($r, 4) => unsafe { tile::<$r, 4, E>(x, r0, p, p0, &sums, y) },
+                        )*
+                        _ => unreachable!("tile of {rows} rows × {nv} panels"),
+                    }
+                };
+            }
+            // SAFETY (each arm): rows r0..r0+rows and panels p0..p0+nv are in bounds (loop
+            // guards).
+            go!(1, 2, 3, 4, 5, 6);
             p0 += nv;
         }
         r0 += rows;
@@ -133,47 +242,27 @@ unsafe fn pointwise_vnni(x: &[u8], m: usize, p: &QPointwise, panels: Range<usize
 unsafe fn row_sum(row: &[u8]) -> i32 {
     let mut acc = _mm512_setzero_si512();
     let chunks = row.chunks_exact(64);
-    let tail: i32 = chunks.remainder().iter().map(|&v| v as i32).sum();
+    let tail = chunks.remainder();
     for c in chunks {
         // SAFETY: `c` is 64 readable bytes.
         let v = unsafe { _mm512_loadu_si512(c.as_ptr().cast()) };
         acc = _mm512_add_epi64(acc, _mm512_sad_epu8(v, _mm512_setzero_si512()));
     }
-    _mm512_reduce_add_epi64(acc) as i32 + tail
-}
-
-/// Dispatches a tile to the instance of its shape.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn tile(
-    x: &[u8],
-    r0: usize,
-    rows: usize,
-    p: &QPointwise,
-    p0: usize,
-    nv: usize,
-    sums: &[i32; MR],
-    y: &mut [u8],
-) {
-    macro_rules! go {
-        ($($r:literal),*) => {
-            match (rows, nv) {
-                $(
-                    ($r, 1) => unsafe { tile_n::<$r, 1>(x, r0, p, p0, sums, y) },
-                    ($r, 2) => unsafe { tile_n::<$r, 2>(x, r0, p, p0, sums, y) },
-                    ($r, 3) => unsafe { tile_n::<$r, 3>(x, r0, p, p0, sums, y) },
-                    ($r, 4) => unsafe { tile_n::<$r, 4>(x, r0, p, p0, sums, y) },
-                )*
-                _ => unreachable!("tile of {rows} rows × {nv} panels"),
-            }
-        };
+    if !tail.is_empty() {
+        // The masked load reads the tail's bytes only (and zeros).
+        let m = u64::MAX >> (64 - tail.len());
+        // SAFETY: the mask covers the tail's `len < 64` readable bytes.
+        let v = unsafe { _mm512_maskz_loadu_epi8(m, tail.as_ptr().cast()) };
+        acc = _mm512_add_epi64(acc, _mm512_sad_epu8(v, _mm512_setzero_si512()));
     }
-    // SAFETY (each arm): forwarded from the caller.
-    go!(1, 2, 3, 4, 5, 6)
+    _mm512_reduce_add_epi64(acc) as i32
 }
 
-/// One R × (16·V) tile: `vpdpbusd` over the K groups, then the epilogue.
+/// One R × (16·V) tile: accumulators from the column constant (less `wz·Σx` of each row
+/// where one weight zero point serves all columns), `vpdpbusd` over the K groups, then the
+/// epilogue.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn tile_n<const R: usize, const V: usize>(
+unsafe fn tile<const R: usize, const V: usize, const E: bool>(
     x: &[u8],
     r0: usize,
     p: &QPointwise,
@@ -184,25 +273,55 @@ unsafe fn tile_n<const R: usize, const V: usize>(
     let (k, n, kg) = (p.k, p.n, p.groups());
     let full = k / 4;
     let panel_len = kg * QNR * 4;
-    let mut acc = [[_mm512_setzero_si512(); V]; R];
     let xp = x.as_ptr();
     let wp = p.data.as_ptr();
-    // SAFETY: rows r0..r0+R exist in x (M, K); panels p0..p0+V exist in p.data; group g < KG
-    // reads 64 bytes at ((p·KG + g)·16)·4 inside panel p; full groups read 4 bytes at 4g < K.
+    let row_term = p.asymmetric && p.wz_uniform.is_some();
+    let per_column = p.asymmetric && !row_term;
+    // SAFETY: rows r0..r0+R exist in x (M, K); panels p0..p0+V exist in p.data (and the
+    // per-column vectors, padded to whole panels); group g < KG reads 64 bytes at
+    // ((p·KG + g)·16)·4 inside panel p; full groups read 4 bytes at 4g + 4 ≤ K.
     unsafe {
-        for g in 0..kg {
+        let mut acc = [[_mm512_setzero_si512(); V]; R];
+        for v in 0..V {
+            let cc = _mm512_loadu_si512(p.col_const.as_ptr().add((p0 + v) * QNR).cast());
+            for r in 0..R {
+                acc[r][v] = if row_term {
+                    let z = p.wz_uniform.unwrap_or(0);
+                    _mm512_sub_epi32(cc, _mm512_set1_epi32(z.wrapping_mul(sums[r])))
+                } else {
+                    cc
+                };
+            }
+        }
+        for g in 0..full {
             let mut b = [_mm512_setzero_si512(); V];
             for v in 0..V {
                 b[v] = _mm512_loadu_si512(wp.add((p0 + v) * panel_len + g * 64).cast());
             }
             for r in 0..R {
                 let row = xp.add((r0 + r) * k + 4 * g);
-                let word = if g < full {
-                    (row as *const i32).read_unaligned()
+                let a = _mm512_set1_epi32((row as *const i32).read_unaligned());
+                for v in 0..V {
+                    acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], a, b[v]);
+                }
+            }
+        }
+        if full < kg {
+            // The last, partial group: the weights past K are zero, so the bytes read past a
+            // row (the next row's first ones) add nothing; only the matrix's last row needs
+            // a copy to stay inside `x`.
+            let g = full;
+            let mut b = [_mm512_setzero_si512(); V];
+            for v in 0..V {
+                b[v] = _mm512_loadu_si512(wp.add((p0 + v) * panel_len + g * 64).cast());
+            }
+            for r in 0..R {
+                let at = (r0 + r) * k + 4 * g;
+                let word = if at + 4 <= x.len() {
+                    (xp.add(at) as *const i32).read_unaligned()
                 } else {
-                    // The last, partial group: the bytes past K are zero (so are the weights).
                     let mut t = [0u8; 4];
-                    std::ptr::copy_nonoverlapping(row, t.as_mut_ptr(), k - 4 * g);
+                    std::ptr::copy_nonoverlapping(xp.add(at), t.as_mut_ptr(), x.len() - at);
                     i32::from_le_bytes(t)
                 };
                 let a = _mm512_set1_epi32(word);
@@ -211,24 +330,70 @@ unsafe fn tile_n<const R: usize, const V: usize>(
                 }
             }
         }
-        let q = &p.out;
-        let zp = _mm512_set1_epi32(q.zero_point);
-        let lo = _mm512_set1_epi32(q.min);
-        let hi = _mm512_set1_epi32(q.max);
-        for v in 0..V {
-            let c0 = (p0 + v) * QNR;
-            let cols = QNR.min(n - c0);
-            let lanes = Lanes::load(p.multiplier.as_ptr().add(c0), p.shift.as_ptr().add(c0));
-            let cc = _mm512_loadu_si512(p.col_const.as_ptr().add(c0).cast());
-            let wz = _mm512_loadu_si512(p.wz_padded.as_ptr().add(c0).cast());
-            for r in 0..R {
-                let mut a = _mm512_add_epi32(acc[r][v], cc);
-                if p.asymmetric {
-                    let s = _mm512_set1_epi32(sums[r]);
-                    a = _mm512_sub_epi32(a, _mm512_mullo_epi32(wz, s));
+        let out = Out::new(&p.out);
+        let c0 = p0 * QNR;
+        // Row by row with constant indices (a loop over `acc[r]` would keep the accumulators
+        // in memory, stored after every product).
+        macro_rules! rows {
+            ($($r:literal),*) => {$(
+                if $r < R {
+                    let i = ($r as usize).min(R - 1);
+                    let dst = y.as_mut_ptr().add((r0 + i) * n + c0);
+                    row_out::<V, E>(acc[i], sums[i], dst, p, p0, out, per_column);
                 }
-                let out = requant(a, lanes);
-                store_u8(y.as_mut_ptr().add((r0 + r) * n + c0), out, zp, lo, hi, cols);
+            )*};
+        }
+        rows!(0, 1, 2, 3, 4, 5);
+    }
+}
+
+/// The epilogue of one row of a tile: `− wz·Σx` where `per_column` (the row's input sum
+/// `sum`), the requantization, `+ zp`, the clamp, and the store of the V panels' columns
+/// from `dst` (the row's first column of panel `p0`).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn row_out<const V: usize, const E: bool>(
+    acc: [__m512i; V],
+    sum: i32,
+    dst: *mut u8,
+    p: &QPointwise,
+    p0: usize,
+    out: Out,
+    per_column: bool,
+) {
+    // SAFETY: the caller guarantees AVX-512F, `p0 + V` ≤ P, and the row's columns from
+    // `dst` writable up to N.
+    unsafe {
+        let (n, c0) = (p.n, p0 * QNR);
+        let mut o = [_mm512_setzero_si512(); V];
+        for v in 0..V {
+            let mut a = acc[v];
+            if per_column {
+                let wz = _mm512_loadu_si512(p.wz_padded.as_ptr().add(c0 + v * QNR).cast());
+                a = _mm512_sub_epi32(a, _mm512_mullo_epi32(wz, _mm512_set1_epi32(sum)));
+            }
+            o[v] = requant::<E>(a, Lanes::prepared::<E>(p, p0 + v));
+        }
+        if (V == 4 || V == 2) && c0 + V * QNR <= n {
+            // Whole panels: saturating packs to i16 then u8 leave, in each 128-bit lane k,
+            // dword j holding columns 4k..4k+4 of vector j; the permute puts them in order.
+            let w0 = _mm512_packs_epi32(out.packed(o[0]), out.packed(o[1 % V]));
+            if V == 4 {
+                let w1 = _mm512_packs_epi32(out.packed(o[2 % V]), out.packed(o[3 % V]));
+                let order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+                let b = _mm512_permutexvar_epi32(order, _mm512_packus_epi16(w0, w1));
+                _mm512_storeu_si512(dst.cast(), b);
+            } else {
+                let order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0);
+                let b = _mm512_permutexvar_epi32(order, _mm512_packus_epi16(w0, w0));
+                _mm256_storeu_si256(dst.cast(), _mm512_castsi512_si256(b));
+            }
+            return;
+        }
+        for v in 0..V {
+            let c = c0 + v * QNR;
+            if c < n {
+                out.store(dst.add(v * QNR), o[v], QNR.min(n - c));
             }
         }
     }
