@@ -34,9 +34,9 @@ pub const QDW_PAIRS: usize = 5;
 /// then the requantization constants of [`Requant::lanes`].
 pub const QDW_LANE_PARAMS: usize = 8 + REQUANT_LANES;
 
-/// The channel (within its block) held by lane `l` (0..8) of accumulator `j` (0..4) of the
-/// tap-pair kernel: 32 bytes unpacked twice within 128-bit halves put channels
-/// 4j..4j+4 in the low half and 16+4j..16+4j+4 in the high half.
+/// The channel (within its block) held by lane `l` (0..8, or 0..16 in the 512-bit layout) of
+/// accumulator `j` (0..4) of the tap-pair kernel: 32 bytes unpacked twice within 128-bit
+/// lanes put channels 16L+4j..16L+4j+4 of 128-bit lane L in lanes 4L..4L+4.
 pub const fn block_channel(j: usize, l: usize) -> usize {
     (l / 4) * 16 + j * 4 + l % 4
 }
@@ -75,7 +75,20 @@ pub struct QDepthwise {
     /// a whole number of pixels ([`Self::packed_group`]) and the next group starts again at
     /// channel 0.
     pub packed_blocks: usize,
+    /// The 512-bit kernel's layout of the C / [`QDW_WIDE_BLOCK`] whole 64-channel blocks, as
+    /// [`Self::pairs`] with 16 lanes per accumulator ([`block_channel`] for `l` in 0..16):
+    /// per block, per tap pair, 4 vectors of 32 i16.
+    pub wide_pairs: Vec<i16>,
+    /// Per whole 64-channel block, per accumulator j, the folded bias (16 i32) then the nine
+    /// vectors of [`Requant::lanes`] with 16 lanes each (the lanes of `l` in 0..8, then of 8..16).
+    pub wide_lanes: Vec<i32>,
 }
+
+/// Channels per block of the 512-bit tap-pair layout ([`QDepthwise::wide_pairs`]).
+pub const QDW_WIDE_BLOCK: usize = 64;
+
+/// i32 values per accumulator in [`QDepthwise::wide_lanes`]: the bias, then 9 vectors of 16.
+pub const QDW_WIDE_LANE_PARAMS: usize = 16 + 2 * REQUANT_LANES;
 
 fn gcd(a: usize, b: usize) -> usize {
     if b == 0 {
@@ -164,6 +177,35 @@ impl QDepthwise {
                 })));
             }
         }
+        let wide = c / QDW_WIDE_BLOCK;
+        let mut wide_pairs = Vec::with_capacity(wide * QDW_PAIRS * 4 * 32);
+        let mut wide_lanes = Vec::with_capacity(wide * 4 * QDW_WIDE_LANE_PARAMS);
+        for b in 0..wide {
+            let ch = |j, l| b * QDW_WIDE_BLOCK + block_channel(j, l);
+            for q in 0..QDW_PAIRS {
+                for j in 0..4 {
+                    for l in 0..16 {
+                        let tap = |t: usize| if t < 9 { taps[t * cp + ch(j, l)] } else { 0 };
+                        wide_pairs.push(tap(2 * q) as i16);
+                        wide_pairs.push(tap(2 * q + 1) as i16);
+                    }
+                }
+            }
+            for j in 0..4 {
+                wide_lanes.extend((0..16).map(|l| bias_folded[ch(j, l)]));
+                let half = |h: usize| {
+                    Requant::lanes(std::array::from_fn(|l| Requant {
+                        multiplier: multiplier[ch(j, 8 * h + l)],
+                        shift: shift[ch(j, 8 * h + l)],
+                    }))
+                };
+                let (lo, hi) = (half(0), half(1));
+                for k in 0..REQUANT_LANES / 8 {
+                    wide_lanes.extend_from_slice(&lo[8 * k..8 * k + 8]);
+                    wide_lanes.extend_from_slice(&hi[8 * k..8 * k + 8]);
+                }
+            }
+        }
         QDepthwise {
             c,
             w,
@@ -179,6 +221,8 @@ impl QDepthwise {
             block_lanes,
             early_rounding,
             packed_blocks,
+            wide_pairs,
+            wide_lanes,
         }
     }
 

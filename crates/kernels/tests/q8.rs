@@ -215,7 +215,7 @@ fn geometry(h: usize, w: usize, stride: usize, pad: Padding4) -> Conv2dGeometry 
 fn depthwise_matches_the_spec() {
     let mut rng = Rng::new(17);
     let mut cases = 0;
-    for c in [1, 3, 6, 8, 13, 16, 24, 32, 40, 65, 96] {
+    for c in [1, 3, 6, 8, 13, 16, 24, 32, 40, 65, 96, 128, 137] {
         // 4 × 37: whole groups of the packed layout (C < 32, stride 1) for every C, 32
         // pixels for odd C, and pixels after the last group.
         for (h, w) in [(1, 1), (2, 3), (3, 3), (5, 4), (9, 7), (8, 8), (4, 37)] {

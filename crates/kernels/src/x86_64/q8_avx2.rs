@@ -558,22 +558,33 @@ unsafe fn load_u8(x: *const u8, n: usize) -> __m256i {
     }
 }
 
-fn dwconv3x3(args: &DwArgs, x: &[u8], p: &QDepthwise, rows: Range<usize>, y: &mut [u8]) {
+/// The shape checks every SIMD depthwise entry makes before its unsafe kernels.
+pub(super) fn check_dwconv3x3(
+    args: &DwArgs,
+    x: &[u8],
+    p: &QDepthwise,
+    rows: &Range<usize>,
+    y: &[u8],
+) {
     assert_eq!(p.c, args.c, "q8 dwconv3x3: layer channels");
-    args.check(x.len(), p.w.len(), p.bias.len(), &rows, y.len());
+    args.check(x.len(), p.w.len(), p.bias.len(), rows, y.len());
     let cp = p.padded_channels();
     assert!(
         cp >= args.c.div_ceil(8) * 8 && p.taps.len() == 9 * cp && p.multiplier.len() == cp,
         "q8 dwconv3x3: padding"
     );
+}
+
+fn dwconv3x3(args: &DwArgs, x: &[u8], p: &QDepthwise, rows: Range<usize>, y: &mut [u8]) {
+    check_dwconv3x3(args, x, p, &rows, y);
     // SAFETY: installed only after avx2 was detected; lengths checked, and the per-channel
     // vectors are padded to whole vectors.
     unsafe {
         if p.early_rounding {
-            dwconv3x3_blocks_avx2::<true>(args, x, p, rows.clone(), y);
+            dwconv3x3_blocks_avx2::<true>(args, x, p, rows.clone(), y, 0);
             dwconv3x3_avx2::<true>(args, x, p, rows, y);
         } else {
-            dwconv3x3_blocks_avx2::<false>(args, x, p, rows.clone(), y);
+            dwconv3x3_blocks_avx2::<false>(args, x, p, rows.clone(), y, 0);
             dwconv3x3_avx2::<false>(args, x, p, rows, y);
         }
     }
@@ -638,7 +649,7 @@ unsafe fn block_pixel<const E: bool>(
 /// The columns of the output row whose windows start at input row `iy0`: the border ones
 /// (whose windows may leave the image: left and right of `interior`, or every column when the
 /// window leaves the image vertically) and the interior, each column in exactly one.
-fn row_columns(
+pub(super) fn row_columns(
     g: &Conv2dGeometry,
     iy0: isize,
     interior: &Range<usize>,
@@ -654,16 +665,21 @@ fn row_columns(
     ((0..lo).chain(hi..ow), lo..hi)
 }
 
-/// The whole [`QDW_BLOCK`]-channel blocks of rows `rows` (see [`block_pixel`]); or, for a
-/// stride-1 layer of fewer channels, the whole groups of interior pixels in the packed layout
-/// ([`QDepthwise::packed_blocks`]).
+/// The whole [`QDW_BLOCK`]-channel blocks from `first_block` on of rows `rows` (see
+/// [`block_pixel`]); or, for a stride-1 layer of fewer channels, the whole groups of interior
+/// pixels in the packed layout ([`QDepthwise::packed_blocks`]). The AVX-512 kernel runs the
+/// blocks before `first_block` itself.
+///
+/// # Safety
+/// The CPU runs AVX2; the caller checked the shapes as [`dwconv3x3`] does.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn dwconv3x3_blocks_avx2<const E: bool>(
+pub(super) unsafe fn dwconv3x3_blocks_avx2<const E: bool>(
     args: &DwArgs,
     x: &[u8],
     p: &QDepthwise,
     rows: Range<usize>,
     y: &mut [u8],
+    first_block: usize,
 ) {
     let g = &args.geom;
     let c = args.c;
@@ -679,7 +695,7 @@ unsafe fn dwconv3x3_blocks_avx2<const E: bool>(
     // stores stay inside their pixel; a packed group's blocks load, for each tap, the bytes of
     // the group's pixels' taps (all inside the image: interior columns) and store its pixels.
     unsafe {
-        for b in 0..c / QDW_BLOCK {
+        for b in first_block..c / QDW_BLOCK {
             let c0 = b * QDW_BLOCK;
             let pairs = p.pairs.as_ptr().add(b * QDW_PAIRS * 64);
             let lanes = p.block_lanes.as_ptr().add(b * 4 * QDW_LANE_PARAMS);
@@ -755,8 +771,11 @@ fn packed_group(p: &QDepthwise, g: &Conv2dGeometry) -> Option<usize> {
 /// ([`QDepthwise`]'s algebra); then TFLite's requantization, `+ zp`, clamp and a narrowing
 /// store. The weights, bias and requantization lanes of a channel block stay in registers
 /// over the whole band of rows.
+///
+/// # Safety
+/// The CPU runs AVX2; the caller checked the shapes as [`dwconv3x3`] does.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn dwconv3x3_avx2<const E: bool>(
+pub(super) unsafe fn dwconv3x3_avx2<const E: bool>(
     args: &DwArgs,
     x: &[u8],
     p: &QDepthwise,

@@ -1,6 +1,8 @@
 //! Quantized kernels for AVX-512: the uint8 GEMM on AVX512-VNNI (`vpdpbusd`: 64 u8×i8
-//! products into 16 i32 lanes per instruction). Installed by [`super::register`] only after
-//! the CPU reported avx512f + avx512bw + avx512vnni.
+//! products into 16 i32 lanes per instruction), and the depthwise 3×3 on 64-channel blocks
+//! (the 256-bit tap-pair kernel of `q8_avx2.rs` twice as wide; the channels past the last
+//! whole block go to that kernel). Installed by [`super::register`] only after the CPU
+//! reported avx512f + avx512bw (+ avx512vnni for the GEMM).
 //!
 //! The epilogue is TFLite's `MultiplyByQuantizedMultiplier` lane by lane, bit-exact with
 //! [`crate::quant::Requant::apply`], on the constants prepared at load
@@ -12,7 +14,10 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
+use super::q8_avx2;
 use crate::dispatch::Q8Kernels;
+use crate::geometry::DwArgs;
+use crate::qdepthwise::{QDepthwise, QDW_PAIRS, QDW_WIDE_BLOCK, QDW_WIDE_LANE_PARAMS};
 use crate::qpacked::{QPointwise, QNR};
 use crate::quant::OutputQuant;
 
@@ -22,6 +27,11 @@ const MR: usize = 6;
 const NV: usize = 4;
 
 pub(super) fn install(q: &mut Q8Kernels, vnni: bool) {
+    q.dwconv3x3 = if vnni {
+        dwconv3x3::<true>
+    } else {
+        dwconv3x3::<false>
+    };
     if vnni {
         q.pointwise = pointwise;
         q.byte_pairs = false;
@@ -54,8 +64,14 @@ impl Lanes {
     unsafe fn prepared<const E: bool>(p: &QPointwise, panel: usize) -> Lanes {
         // SAFETY: the caller guarantees AVX-512F and `panel` < P; `wide_lanes` holds 9
         // vectors of 16 per panel.
+        unsafe { Lanes::at::<E>(p.wide_lanes.as_ptr().add(panel * 9 * QNR)) }
+    }
+
+    /// The nine vectors of 16 lanes at `at` ([`crate::quant::Requant::lanes`], widened).
+    #[inline(always)]
+    unsafe fn at<const E: bool>(at: *const i32) -> Lanes {
+        // SAFETY: the caller guarantees AVX-512F and 9·16 readable i32 at `at`.
         unsafe {
-            let at = p.wide_lanes.as_ptr().add(panel * 9 * QNR);
             let v = |k: usize| _mm512_loadu_si512(at.add(QNR * k).cast());
             let zero = _mm512_setzero_si512();
             let (mask, half, round_even, round_odd, negative_below) = if E {
@@ -394,6 +410,185 @@ unsafe fn row_out<const V: usize, const E: bool>(
             let c = c0 + v * QNR;
             if c < n {
                 out.store(dst.add(v * QNR), o[v], QNR.min(n - c));
+            }
+        }
+    }
+}
+
+/// The depthwise entry; `VNNI` (installed only where the CPU has avx512vnni) sums the tap
+/// pairs with `vpdpwssd` instead of `vpmaddwd` + `vpaddd`.
+fn dwconv3x3<const VNNI: bool>(
+    args: &DwArgs,
+    x: &[u8],
+    p: &QDepthwise,
+    rows: Range<usize>,
+    y: &mut [u8],
+) {
+    q8_avx2::check_dwconv3x3(args, x, p, &rows, y);
+    let wide = args.c / QDW_WIDE_BLOCK;
+    assert!(
+        p.wide_pairs.len() == wide * QDW_PAIRS * 4 * 32
+            && p.wide_lanes.len() == wide * 4 * QDW_WIDE_LANE_PARAMS,
+        "q8 dwconv3x3: wide layout"
+    );
+    // The 256-bit blocks after the wide ones: two per wide block.
+    let first = 2 * wide;
+    // SAFETY: installed only after avx512f and avx512bw (and, for `VNNI`, avx512vnni) were
+    // detected (which imply AVX2); the shapes were checked above.
+    unsafe {
+        match (p.early_rounding, VNNI) {
+            (true, true) => dwconv3x3_wide_vnni::<true>(args, x, p, rows.clone(), y),
+            (false, true) => dwconv3x3_wide_vnni::<false>(args, x, p, rows.clone(), y),
+            (true, false) => dwconv3x3_wide::<true>(args, x, p, rows.clone(), y),
+            (false, false) => dwconv3x3_wide::<false>(args, x, p, rows.clone(), y),
+        }
+        if p.early_rounding {
+            q8_avx2::dwconv3x3_blocks_avx2::<true>(args, x, p, rows.clone(), y, first);
+            q8_avx2::dwconv3x3_avx2::<true>(args, x, p, rows, y);
+        } else {
+            q8_avx2::dwconv3x3_blocks_avx2::<false>(args, x, p, rows.clone(), y, first);
+            q8_avx2::dwconv3x3_avx2::<false>(args, x, p, rows, y);
+        }
+    }
+}
+
+/// One output pixel of one 64-channel block from its nine input vectors (`tap(t)`, 64 bytes
+/// each): as the 256-bit kernel's `block_pixel`, each pair of taps interleaved byte by byte,
+/// widened to i16 pairs by unpacking with zero (all within 128-bit lanes), and multiplied by
+/// the prepared weight pairs with `vpmaddwd`; the accumulators hold the channels in
+/// [`crate::qdepthwise::block_channel`] order (16 lanes), which the two narrowing packs put
+/// back.
+#[inline(always)]
+unsafe fn wide_pixel<const E: bool, const VNNI: bool>(
+    tap: impl Fn(usize) -> __m512i,
+    pairs: *const i16,
+    lanes: *const i32,
+    dst: *mut u8,
+    out: Out,
+) {
+    // SAFETY: the caller guarantees the prepared block at `pairs`/`lanes`, 64 writable bytes
+    // at `dst`, and AVX-512BW.
+    unsafe {
+        let zero = _mm512_setzero_si512();
+        let mut acc = [zero; 4];
+        for j in 0..4 {
+            acc[j] = _mm512_loadu_si512(lanes.add(j * QDW_WIDE_LANE_PARAMS).cast());
+        }
+        for q in 0..QDW_PAIRS {
+            let a = tap(2 * q);
+            let b = if 2 * q + 1 < 9 { tap(2 * q + 1) } else { zero };
+            let ab = [_mm512_unpacklo_epi8(a, b), _mm512_unpackhi_epi8(a, b)];
+            for j in 0..4 {
+                let h = ab[j / 2];
+                let v = if j % 2 == 0 {
+                    _mm512_unpacklo_epi8(h, zero)
+                } else {
+                    _mm512_unpackhi_epi8(h, zero)
+                };
+                let w = _mm512_loadu_si512(pairs.add((q * 4 + j) * 32).cast());
+                acc[j] = if VNNI {
+                    _mm512_dpwssd_epi32(acc[j], v, w)
+                } else {
+                    _mm512_add_epi32(acc[j], _mm512_madd_epi16(v, w))
+                };
+            }
+        }
+        let mut r = [zero; 4];
+        for j in 0..4 {
+            let at = lanes.add(j * QDW_WIDE_LANE_PARAMS + 16);
+            r[j] = out.packed(requant::<E>(acc[j], Lanes::at::<E>(at)));
+        }
+        // Saturating to i16, then to u8 (the clamp to 0..=255): in each 128-bit lane the
+        // accumulators' four channels each come back in order.
+        let bytes = _mm512_packus_epi16(
+            _mm512_packs_epi32(r[0], r[1]),
+            _mm512_packs_epi32(r[2], r[3]),
+        );
+        _mm512_storeu_si512(dst.cast(), bytes);
+    }
+}
+
+/// The whole 64-channel blocks of rows `rows` (see [`wide_pixel`]).
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn dwconv3x3_wide<const E: bool>(
+    args: &DwArgs,
+    x: &[u8],
+    p: &QDepthwise,
+    rows: Range<usize>,
+    y: &mut [u8],
+) {
+    // SAFETY: forwarded from the caller; AVX-512F and BW are enabled here.
+    unsafe { wide_blocks::<E, false>(args, x, p, rows, y) }
+}
+
+/// [`dwconv3x3_wide`] with `vpdpwssd`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn dwconv3x3_wide_vnni<const E: bool>(
+    args: &DwArgs,
+    x: &[u8],
+    p: &QDepthwise,
+    rows: Range<usize>,
+    y: &mut [u8],
+) {
+    // SAFETY: forwarded from the caller; AVX-512F, BW and VNNI are enabled here.
+    unsafe { wide_blocks::<E, true>(args, x, p, rows, y) }
+}
+
+#[inline(always)]
+unsafe fn wide_blocks<const E: bool, const VNNI: bool>(
+    args: &DwArgs,
+    x: &[u8],
+    p: &QDepthwise,
+    rows: Range<usize>,
+    y: &mut [u8],
+) {
+    let g = &args.geom;
+    let c = args.c;
+    let (ih, iw) = (g.in_h as isize, g.in_w as isize);
+    let s = g.stride;
+    let ow = g.out_w();
+    // SAFETY: AVX-512F is enabled.
+    let out = unsafe { Out::new(&p.out) };
+    // SAFETY: AVX-512F is enabled by every caller.
+    let xz = unsafe { _mm512_set1_epi8(p.x_zero_point as u8 as i8) };
+    let interior = g.interior_cols();
+    let row_step = g.in_w * c;
+    // SAFETY: the caller checked x: (H, W, C) and y: (rows, OW, C); every whole block is 64
+    // channels of one pixel, so 64-byte loads and stores stay inside their pixel; border taps
+    // outside the image read the zero point instead; interior columns' windows lie inside.
+    unsafe {
+        for b in 0..c / QDW_WIDE_BLOCK {
+            let c0 = b * QDW_WIDE_BLOCK;
+            let pairs = p.wide_pairs.as_ptr().add(b * QDW_PAIRS * 4 * 32);
+            let lanes = p.wide_lanes.as_ptr().add(b * 4 * QDW_WIDE_LANE_PARAMS);
+            let xc = x.as_ptr().add(c0);
+            for (r, oy) in rows.clone().enumerate() {
+                let iy0 = (oy * s) as isize - g.pad.top as isize;
+                let yrow = y.as_mut_ptr().add(r * ow * c + c0);
+                let (border, inner) = q8_avx2::row_columns(g, iy0, &interior);
+                for ox in border {
+                    let ix0 = (ox * s) as isize - g.pad.left as isize;
+                    let tap = |t: usize| {
+                        let (iy, ix) = (iy0 + (t / 3) as isize, ix0 + (t % 3) as isize);
+                        if (0..ih).contains(&iy) && (0..iw).contains(&ix) {
+                            _mm512_loadu_si512(xc.offset((iy * iw + ix) * c as isize).cast())
+                        } else {
+                            xz
+                        }
+                    };
+                    wide_pixel::<E, VNNI>(tap, pairs, lanes, yrow.add(ox * c), out);
+                }
+                if inner.is_empty() {
+                    continue;
+                }
+                let row0 = xc.offset(iy0 * iw * c as isize);
+                for ox in inner {
+                    let px = row0.add((ox * s - g.pad.left) * c);
+                    let tap = |t: usize| {
+                        _mm512_loadu_si512(px.add((t / 3) * row_step + (t % 3) * c).cast())
+                    };
+                    wide_pixel::<E, VNNI>(tap, pairs, lanes, yrow.add(ox * c), out);
+                }
             }
         }
     }
