@@ -87,8 +87,11 @@ fn pointwise_matches_the_reference() {
         // partial block and a partial tile at the end.
         (131, 1024, 20),
         (200, 511, 24),
-        // A stem of 8 output channels (α 0.25): one panel of one vector.
+        // A stem of 8 output channels (α 0.25): one panel of one vector; and layers of 16
+        // (the 8-row tiles of one panel, then the rows left over).
         (37, 27, 8),
+        (21, 8, 16),
+        (8, 40, 16),
     ] {
         for (asym, per_channel) in [(false, true), (true, false), (true, true)] {
             let x = bytes(&mut rng, m * k);
@@ -380,7 +383,14 @@ fn rounding_ties_match_the_reference() {
             max: 255,
         }
     };
-    for (m, k, n) in [(37, 8, 40), (13, 12, 72), (7, 5, 64), (9, 16, 24)] {
+    for (m, k, n) in [
+        (37, 8, 40),
+        (13, 12, 72),
+        (7, 5, 64),
+        (9, 16, 24),
+        (17, 8, 16),
+        (16, 12, 8),
+    ] {
         let x = bytes(&mut rng, m * k);
         let w: Vec<i8> = (0..k * n).map(|_| int(&mut rng, -3, 3) as i8).collect();
         let bias: Vec<i32> = (0..n).map(|_| int(&mut rng, -300, 300)).collect();

@@ -25,6 +25,12 @@ use crate::quant::OutputQuant;
 const MR: usize = 6;
 /// Panels (of 16 columns) per GEMM tile.
 const NV: usize = 4;
+/// Rows per tile of a layer of 8 or 16 columns (one panel): 8 accumulators, whose rows the
+/// epilogue narrows four vectors at a time into 64 contiguous output bytes.
+const MR_SMALL: usize = 8;
+
+/// The input sums of a tile's rows (the row term of asymmetric weights).
+type Sums = [i32; MR_SMALL];
 
 pub(super) fn install(q: &mut Q8Kernels, vnni: bool) {
     q.dwconv3x3 = if vnni {
@@ -65,6 +71,26 @@ impl Lanes {
         // SAFETY: the caller guarantees AVX-512F and `panel` < P; `wide_lanes` holds 9
         // vectors of 16 per panel.
         unsafe { Lanes::at::<E>(p.wide_lanes.as_ptr().add(panel * 9 * QNR)) }
+    }
+
+    /// The lower 8 lanes' constants in both halves (two rows of an 8-column panel).
+    #[inline(always)]
+    unsafe fn low_twice(self) -> Lanes {
+        // SAFETY: AVX-512F is enabled by every caller.
+        unsafe {
+            let d = |v: __m512i| _mm512_shuffle_i64x2::<0x44>(v, v);
+            Lanes {
+                multiplier: d(self.multiplier),
+                multiplier_odd: d(self.multiplier_odd),
+                left: d(self.left),
+                right: d(self.right),
+                mask: d(self.mask),
+                half: d(self.half),
+                round_even: d(self.round_even),
+                round_odd: d(self.round_odd),
+                negative_below: d(self.negative_below),
+            }
+        }
     }
 
     /// The nine vectors of 16 lanes at `at` ([`crate::quant::Requant::lanes`], widened).
@@ -217,10 +243,13 @@ unsafe fn pointwise_vnni<const E: bool>(
     panels: Range<usize>,
     y: &mut [u8],
 ) {
-    let mut sums = [0i32; MR];
+    let mut sums: Sums = [0; MR_SMALL];
+    // One panel of 8 or 16 columns: rows 8 at a time (see `small_rows_out`).
+    let small = (p.n == 8 || p.n == 16) && panels == (0..1);
+    let mr = if small { MR_SMALL } else { MR };
     let mut r0 = 0;
     while r0 < m {
-        let rows = MR.min(m - r0);
+        let rows = mr.min(m - r0);
         if p.asymmetric {
             for (r, s) in sums.iter_mut().enumerate().take(rows) {
                 let row = &x[(r0 + r) * p.k..(r0 + r + 1) * p.k];
@@ -240,6 +269,7 @@ unsafe fn pointwise_vnni<const E: bool>(
                             ($r, 3) => unsafe { tile::<$r, 3, E>(x, r0, p, p0, &sums, y) },
                             ($r, 4) => unsafe { tile::<$r, 4, E>(x, r0, p, p0, &sums, y) },
                         )*
+                        (8, 1) => unsafe { tile::<8, 1, E>(x, r0, p, p0, &sums, y) },
                         _ => unreachable!("tile of {rows} rows × {nv} panels"),
                     }
                 };
@@ -283,7 +313,7 @@ unsafe fn tile<const R: usize, const V: usize, const E: bool>(
     r0: usize,
     p: &QPointwise,
     p0: usize,
-    sums: &[i32; MR],
+    sums: &Sums,
     y: &mut [u8],
 ) {
     let (k, n, kg) = (p.k, p.n, p.groups());
@@ -359,7 +389,71 @@ unsafe fn tile<const R: usize, const V: usize, const E: bool>(
                 }
             )*};
         }
-        rows!(0, 1, 2, 3, 4, 5);
+        if V == 1 && R == MR_SMALL && (n == 8 || n == 16) {
+            let mut a = [_mm512_setzero_si512(); MR_SMALL];
+            for r in 0..MR_SMALL {
+                a[r] = acc[r.min(R - 1)][0];
+                if per_column {
+                    let wz = _mm512_loadu_si512(p.wz_padded.as_ptr().cast());
+                    a[r] =
+                        _mm512_sub_epi32(a[r], _mm512_mullo_epi32(wz, _mm512_set1_epi32(sums[r])));
+                }
+            }
+            small_rows_out::<E>(a, y.as_mut_ptr().add(r0 * n), p, out);
+            return;
+        }
+        rows!(0, 1, 2, 3, 4, 5, 6, 7);
+    }
+}
+
+/// The epilogue of an 8-row tile of a layer of 8 or 16 columns, whose 8 rows are 64 or 128
+/// contiguous output bytes: with 16 columns, four rows' vectors narrow together as four panels
+/// do in [`row_out`]; with 8, two rows share a vector (the panel's requantization constants
+/// repeated in its upper half), so the 8 rows take four requantizations and one store.
+#[inline(always)]
+unsafe fn small_rows_out<const E: bool>(
+    acc: [__m512i; MR_SMALL],
+    dst: *mut u8,
+    p: &QPointwise,
+    out: Out,
+) {
+    // SAFETY: the caller guarantees AVX-512F, one panel of 8 or 16 columns, and 8 rows of
+    // output from `dst`.
+    unsafe {
+        let lanes = Lanes::prepared::<E>(p, 0);
+        if p.n == 16 {
+            for h in 0..2 {
+                let mut o = [_mm512_setzero_si512(); 4];
+                for j in 0..4 {
+                    o[j] = requant::<E>(acc[4 * h + j], lanes);
+                }
+                store4(o, dst.add(64 * h), out);
+            }
+        } else {
+            let lanes = lanes.low_twice();
+            let mut o = [_mm512_setzero_si512(); 4];
+            for j in 0..4 {
+                let two =
+                    _mm512_inserti64x4::<1>(acc[2 * j], _mm512_castsi512_si256(acc[2 * j + 1]));
+                o[j] = requant::<E>(two, lanes);
+            }
+            store4(o, dst, out);
+        }
+    }
+}
+
+/// `+ zp`, the clamp, and the 64 bytes of four requantized vectors stored in order: the
+/// saturating packs to i16 then u8 leave, in each 128-bit lane k, dword j holding lanes
+/// 4k..4k+4 of vector j; one dword permute puts them back.
+#[inline(always)]
+unsafe fn store4(o: [__m512i; 4], dst: *mut u8, out: Out) {
+    // SAFETY: the caller guarantees AVX-512BW and 64 writable bytes at `dst`.
+    unsafe {
+        let w0 = _mm512_packs_epi32(out.packed(o[0]), out.packed(o[1]));
+        let w1 = _mm512_packs_epi32(out.packed(o[2]), out.packed(o[3]));
+        let order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+        let b = _mm512_permutexvar_epi32(order, _mm512_packus_epi16(w0, w1));
+        _mm512_storeu_si512(dst.cast(), b);
     }
 }
 
@@ -391,15 +485,11 @@ unsafe fn row_out<const V: usize, const E: bool>(
             o[v] = requant::<E>(a, Lanes::prepared::<E>(p, p0 + v));
         }
         if (V == 4 || V == 2) && c0 + V * QNR <= n {
-            // Whole panels: saturating packs to i16 then u8 leave, in each 128-bit lane k,
-            // dword j holding columns 4k..4k+4 of vector j; the permute puts them in order.
-            let w0 = _mm512_packs_epi32(out.packed(o[0]), out.packed(o[1 % V]));
+            // Whole panels, narrowed together (see `store4`).
             if V == 4 {
-                let w1 = _mm512_packs_epi32(out.packed(o[2 % V]), out.packed(o[3 % V]));
-                let order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-                let b = _mm512_permutexvar_epi32(order, _mm512_packus_epi16(w0, w1));
-                _mm512_storeu_si512(dst.cast(), b);
+                store4([o[0], o[1 % V], o[2 % V], o[3 % V]], dst, out);
             } else {
+                let w0 = _mm512_packs_epi32(out.packed(o[0]), out.packed(o[1 % V]));
                 let order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0);
                 let b = _mm512_permutexvar_epi32(order, _mm512_packus_epi16(w0, w0));
                 _mm256_storeu_si256(dst.cast(), _mm512_castsi512_si256(b));
