@@ -82,6 +82,10 @@ pub struct QDepthwise {
     /// Per whole 64-channel block, per accumulator j, the folded bias (16 i32) then the nine
     /// vectors of [`Requant::lanes`] with 16 lanes each (the lanes of `l` in 0..8, then of 8..16).
     pub wide_lanes: Vec<i32>,
+    /// Up to 32 channels, the 512-bit kernel's packed blocks ([`Self::packed_blocks`] with
+    /// 64-byte blocks, C / gcd(C, 64) of them, stored in `wide_pairs` and `wide_lanes` as
+    /// whole blocks are); 0 above.
+    pub wide_packed_blocks: usize,
 }
 
 /// Channels per block of the 512-bit tap-pair layout ([`QDepthwise::wide_pairs`]).
@@ -177,11 +181,18 @@ impl QDepthwise {
                 })));
             }
         }
-        let wide = c / QDW_WIDE_BLOCK;
+        // Whole 64-channel blocks; or, up to 32 channels, the packed blocks of 64 bytes.
+        let wide_packed_blocks = if c <= QDW_BLOCK {
+            c / gcd(c, QDW_WIDE_BLOCK)
+        } else {
+            0
+        };
+        let wide = c / QDW_WIDE_BLOCK + wide_packed_blocks;
         let mut wide_pairs = Vec::with_capacity(wide * QDW_PAIRS * 4 * 32);
         let mut wide_lanes = Vec::with_capacity(wide * 4 * QDW_WIDE_LANE_PARAMS);
         for b in 0..wide {
-            let ch = |j, l| b * QDW_WIDE_BLOCK + block_channel(j, l);
+            // Lane v of block b: channel b·64 + v, or (b·64 + v) mod C when packed.
+            let ch = |j, l| (b * QDW_WIDE_BLOCK + block_channel(j, l)) % c;
             for q in 0..QDW_PAIRS {
                 for j in 0..4 {
                     for l in 0..16 {
@@ -223,7 +234,14 @@ impl QDepthwise {
             packed_blocks,
             wide_pairs,
             wide_lanes,
+            wide_packed_blocks,
         }
+    }
+
+    /// Output pixels per group of the 64-byte packed layout (C·group = 64·
+    /// [`Self::wide_packed_blocks`] bytes), or None when the layer has more than 32 channels.
+    pub fn wide_packed_group(&self) -> Option<usize> {
+        (self.wide_packed_blocks > 0).then(|| self.wide_packed_blocks * QDW_WIDE_BLOCK / self.c)
     }
 
     /// Output pixels per group of the packed layout (C·group = 32·[`Self::packed_blocks`]

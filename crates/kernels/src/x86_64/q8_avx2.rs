@@ -581,10 +581,10 @@ fn dwconv3x3(args: &DwArgs, x: &[u8], p: &QDepthwise, rows: Range<usize>, y: &mu
     // vectors are padded to whole vectors.
     unsafe {
         if p.early_rounding {
-            dwconv3x3_blocks_avx2::<true>(args, x, p, rows.clone(), y, 0);
+            dwconv3x3_blocks_avx2::<true>(args, x, p, rows.clone(), y, 0, None);
             dwconv3x3_avx2::<true>(args, x, p, rows, y);
         } else {
-            dwconv3x3_blocks_avx2::<false>(args, x, p, rows.clone(), y, 0);
+            dwconv3x3_blocks_avx2::<false>(args, x, p, rows.clone(), y, 0, None);
             dwconv3x3_avx2::<false>(args, x, p, rows, y);
         }
     }
@@ -668,7 +668,8 @@ pub(super) fn row_columns(
 /// The whole [`QDW_BLOCK`]-channel blocks from `first_block` on of rows `rows` (see
 /// [`block_pixel`]); or, for a stride-1 layer of fewer channels, the whole groups of interior
 /// pixels in the packed layout ([`QDepthwise::packed_blocks`]). The AVX-512 kernel runs the
-/// blocks before `first_block` itself.
+/// blocks before `first_block` itself, and, where `wide_group` is given (a stride-1 layer of at
+/// most 32 channels), each row's first interior pixels in whole groups of that many.
 ///
 /// # Safety
 /// The CPU runs AVX2; the caller checked the shapes as [`dwconv3x3`] does.
@@ -680,6 +681,7 @@ pub(super) unsafe fn dwconv3x3_blocks_avx2<const E: bool>(
     rows: Range<usize>,
     y: &mut [u8],
     first_block: usize,
+    wide_group: Option<usize>,
 ) {
     let g = &args.geom;
     let c = args.c;
@@ -703,7 +705,10 @@ pub(super) unsafe fn dwconv3x3_blocks_avx2<const E: bool>(
             for (r, oy) in rows.clone().enumerate() {
                 let iy0 = (oy * s) as isize - g.pad.top as isize;
                 let yrow = y.as_mut_ptr().add(r * ow * c + c0);
-                let (border, inner) = row_columns(g, iy0, &interior);
+                let (border, mut inner) = row_columns(g, iy0, &interior);
+                if let Some(gw) = wide_group {
+                    inner.start += inner.len() / gw * gw;
+                }
                 for ox in border {
                     let ix0 = (ox * s) as isize - g.pad.left as isize;
                     let tap = |t: usize| {
@@ -737,7 +742,10 @@ pub(super) unsafe fn dwconv3x3_blocks_avx2<const E: bool>(
         // lies kh rows and kw pixels (kw·C bytes) from the window's corner.
         for (r, oy) in rows.enumerate() {
             let iy0 = oy as isize - g.pad.top as isize;
-            let (_, inner) = row_columns(g, iy0, &interior);
+            let (_, mut inner) = row_columns(g, iy0, &interior);
+            if let Some(gw) = wide_group {
+                inner.start += inner.len() / gw * gw;
+            }
             let yrow = y.as_mut_ptr().add(r * ow * c);
             for g0 in (0..inner.len() / group).map(|i| inner.start + i * group) {
                 let corner = x

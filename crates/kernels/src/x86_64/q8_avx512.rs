@@ -515,14 +515,17 @@ fn dwconv3x3<const VNNI: bool>(
     y: &mut [u8],
 ) {
     q8_avx2::check_dwconv3x3(args, x, p, &rows, y);
-    let wide = args.c / QDW_WIDE_BLOCK;
+    let whole = args.c / QDW_WIDE_BLOCK;
+    let blocks = whole + p.wide_packed_blocks;
     assert!(
-        p.wide_pairs.len() == wide * QDW_PAIRS * 4 * 32
-            && p.wide_lanes.len() == wide * 4 * QDW_WIDE_LANE_PARAMS,
+        p.wide_pairs.len() == blocks * QDW_PAIRS * 4 * 32
+            && p.wide_lanes.len() == blocks * 4 * QDW_WIDE_LANE_PARAMS,
         "q8 dwconv3x3: wide layout"
     );
-    // The 256-bit blocks after the wide ones: two per wide block.
-    let first = 2 * wide;
+    // The 256-bit blocks after the wide ones: two per wide block; and the interior pixels
+    // before the last whole group of the 64-byte packed layout are done.
+    let first = 2 * whole;
+    let wide_group = wide_packed_group(p, &args.geom);
     // SAFETY: installed only after avx512f and avx512bw (and, for `VNNI`, avx512vnni) were
     // detected (which imply AVX2); the shapes were checked above.
     unsafe {
@@ -532,11 +535,19 @@ fn dwconv3x3<const VNNI: bool>(
             (true, false) => dwconv3x3_wide::<true>(args, x, p, rows.clone(), y),
             (false, false) => dwconv3x3_wide::<false>(args, x, p, rows.clone(), y),
         }
+        if wide_group.is_some() {
+            match (p.early_rounding, VNNI) {
+                (true, true) => dwconv3x3_wide_packed_vnni::<true>(args, x, p, rows.clone(), y),
+                (false, true) => dwconv3x3_wide_packed_vnni::<false>(args, x, p, rows.clone(), y),
+                (true, false) => dwconv3x3_wide_packed::<true>(args, x, p, rows.clone(), y),
+                (false, false) => dwconv3x3_wide_packed::<false>(args, x, p, rows.clone(), y),
+            }
+        }
         if p.early_rounding {
-            q8_avx2::dwconv3x3_blocks_avx2::<true>(args, x, p, rows.clone(), y, first);
+            q8_avx2::dwconv3x3_blocks_avx2::<true>(args, x, p, rows.clone(), y, first, wide_group);
             q8_avx2::dwconv3x3_avx2::<true>(args, x, p, rows, y);
         } else {
-            q8_avx2::dwconv3x3_blocks_avx2::<false>(args, x, p, rows.clone(), y, first);
+            q8_avx2::dwconv3x3_blocks_avx2::<false>(args, x, p, rows.clone(), y, first, wide_group);
             q8_avx2::dwconv3x3_avx2::<false>(args, x, p, rows, y);
         }
     }
@@ -682,4 +693,88 @@ unsafe fn wide_blocks<const E: bool, const VNNI: bool>(
             }
         }
     }
+}
+
+/// The 64-byte packed layout's whole groups of interior pixels of rows `rows` (a stride-1
+/// layer of at most 32 channels, [`QDepthwise::wide_packed_blocks`]); apart from the whole
+/// blocks' loop, whose code it would otherwise share a function with.
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn dwconv3x3_wide_packed<const E: bool>(
+    args: &DwArgs,
+    x: &[u8],
+    p: &QDepthwise,
+    rows: Range<usize>,
+    y: &mut [u8],
+) {
+    // SAFETY: forwarded from the caller; AVX-512F and BW are enabled here.
+    unsafe { wide_packed_rows::<E, false>(args, x, p, rows, y) }
+}
+
+/// [`dwconv3x3_wide_packed`] with `vpdpwssd`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn dwconv3x3_wide_packed_vnni<const E: bool>(
+    args: &DwArgs,
+    x: &[u8],
+    p: &QDepthwise,
+    rows: Range<usize>,
+    y: &mut [u8],
+) {
+    // SAFETY: forwarded from the caller; AVX-512F, BW and VNNI are enabled here.
+    unsafe { wide_packed_rows::<E, true>(args, x, p, rows, y) }
+}
+
+#[inline(always)]
+unsafe fn wide_packed_rows<const E: bool, const VNNI: bool>(
+    args: &DwArgs,
+    x: &[u8],
+    p: &QDepthwise,
+    rows: Range<usize>,
+    y: &mut [u8],
+) {
+    let g = &args.geom;
+    let c = args.c;
+    let iw = g.in_w as isize;
+    let ow = g.out_w();
+    // SAFETY: AVX-512F is enabled by every caller.
+    let out = unsafe { Out::new(&p.out) };
+    let interior = g.interior_cols();
+    let row_step = g.in_w * c;
+    let Some(group) = wide_packed_group(p, g) else {
+        return;
+    };
+    // SAFETY: the caller checked x: (H, W, C) and y: (rows, OW, C); a group's blocks load,
+    // for each tap, the bytes of the group's pixels' taps (all inside the image: interior
+    // columns of a row whose window lies inside) and store its pixels.
+    unsafe {
+        // Packed: groups of `group` interior pixels as `wide_packed_blocks` blocks of 64
+        // bytes; block b of a group starts 64·b bytes after its first pixel, and its tap
+        // (kh, kw) lies kh rows and kw pixels (kw·C bytes) from the window's corner.
+        for (r, oy) in rows.enumerate() {
+            let iy0 = oy as isize - g.pad.top as isize;
+            let (_, inner) = q8_avx2::row_columns(g, iy0, &interior);
+            let yrow = y.as_mut_ptr().add(r * ow * c);
+            for g0 in (0..inner.len() / group).map(|i| inner.start + i * group) {
+                let corner = x
+                    .as_ptr()
+                    .offset(iy0 * iw * c as isize)
+                    .add((g0 - g.pad.left) * c);
+                for b in 0..p.wide_packed_blocks {
+                    let px = corner.add(b * QDW_WIDE_BLOCK);
+                    let tap = |t: usize| {
+                        _mm512_loadu_si512(px.add((t / 3) * row_step + (t % 3) * c).cast())
+                    };
+                    let pairs = p.wide_pairs.as_ptr().add(b * QDW_PAIRS * 4 * 32);
+                    let lanes = p.wide_lanes.as_ptr().add(b * 4 * QDW_WIDE_LANE_PARAMS);
+                    let dst = yrow.add(g0 * c + b * QDW_WIDE_BLOCK);
+                    wide_pixel::<E, VNNI>(tap, pairs, lanes, dst, out);
+                }
+            }
+        }
+    }
+}
+
+/// Pixels per group of the 64-byte packed layout when this layer runs on it: at most 32
+/// channels and stride 1.
+fn wide_packed_group(p: &QDepthwise, g: &crate::geometry::Conv2dGeometry) -> Option<usize> {
+    p.wide_packed_group().filter(|_| g.stride == 1)
 }
