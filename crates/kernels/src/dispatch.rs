@@ -315,6 +315,21 @@ impl Kernels {
         Some(k)
     }
 
+    /// The table for `isa` without the optional extensions its CPU adds to it (today:
+    /// AVX-VNNI in the AVX2 int8 GEMM), or None where that is the same table or the CPU cannot
+    /// run `isa`: tests run it beside [`Self::for_isa`] so that a CPU with the extension also
+    /// tests the code without it.
+    pub fn for_isa_baseline(isa: Isa) -> Option<Kernels> {
+        #[cfg(target_arch = "x86_64")]
+        if isa == Isa::Avx2 && crate::x86_64::has_avx_vnni() {
+            let mut k = Kernels::for_isa(isa)?;
+            crate::x86_64::avx2_without_avx_vnni(&mut k);
+            return Some(k);
+        }
+        let _ = isa;
+        None
+    }
+
     /// The best table for this CPU, honouring `MOBILENET_ISA` when it names a supported ISA
     /// (see [`env_isa`] for the error when it does not).
     pub fn best() -> Kernels {

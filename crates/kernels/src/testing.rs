@@ -76,7 +76,8 @@ fn check_close(what: &str, got: &[f32], want: &[f32], tol: Tol, at: &dyn Fn(usiz
     }
 }
 
-/// The kernel table of every ISA this CPU runs, weakest first, for tests that compare each
+/// The kernel table of every ISA this CPU runs, weakest first (an ISA's table without the
+/// CPU's optional extensions, [`Kernels::for_isa_baseline`], before the full one), for tests that compare each
 /// against the reference. Prints `skipping <isa>: not detected` for the others, and panics if
 /// the environment variable `MOBILENET_REQUIRE_ISA` (comma-separated ISA names, as CI sets it)
 /// names one that is not available, so a CI machine cannot silently skip the code under test.
@@ -101,12 +102,14 @@ pub fn kernel_tables() -> Vec<Kernels> {
     }
     Isa::ALL
         .into_iter()
-        .filter_map(|isa| {
+        .flat_map(|isa| {
             let k = Kernels::for_isa(isa);
             if k.is_none() {
                 println!("skipping {isa}: not detected");
             }
-            k
+            // The same ISA without the CPU's optional extensions (e.g. AVX2 without AVX-VNNI),
+            // so that both versions of its kernels are tested here.
+            Kernels::for_isa_baseline(isa).into_iter().chain(k)
         })
         .collect()
 }

@@ -45,18 +45,31 @@ pub(crate) fn register(k: &mut Kernels, isa: Isa) {
         Isa::Avx2 => {
             if has_avx2_fma() {
                 avx2::install(k);
-                q8_avx2::install(&mut k.q8);
+                q8_avx2::install(&mut k.q8, true);
             }
         }
         Isa::Avx512 => {
             if has_avx512() {
                 avx2::install(k);
-                q8_avx2::install(&mut k.q8);
+                q8_avx2::install(&mut k.q8, true);
                 avx512::install(k);
                 if let Some(vnni) = q8_avx512_level() {
                     q8_avx512::install(&mut k.q8, vnni);
                 }
             }
         }
+    }
+}
+
+/// Whether the AVX2 table's int8 GEMM runs on AVX-VNNI on this CPU (then
+/// [`avx2_without_avx_vnni`] gives the table without it, for tests).
+pub(crate) fn has_avx_vnni() -> bool {
+    has_avx2_fma() && is_x86_feature_detected!("avxvnni")
+}
+
+/// The AVX2 table's int8 entries without AVX-VNNI.
+pub(crate) fn avx2_without_avx_vnni(k: &mut Kernels) {
+    if has_avx2_fma() {
+        q8_avx2::install(&mut k.q8, false);
     }
 }

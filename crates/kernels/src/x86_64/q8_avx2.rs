@@ -29,12 +29,21 @@ use crate::quant::{OutputQuant, Requant, REQUANT_LANES};
 /// Rows per GEMM tile: 6 rows × 2 vectors = 12 accumulators, 2 weight vectors, 1 broadcast.
 const MR: usize = 6;
 
-pub(super) fn install(q: &mut Q8Kernels) {
-    q.pointwise = pointwise;
+/// Installs the AVX2 entries, the GEMM on AVX-VNNI where the CPU has it and `vnni` allows it.
+pub(super) fn install(q: &mut Q8Kernels, vnni: bool) {
+    q.pointwise = pointwise::<false>;
     q.byte_pairs = true;
     q.dwconv3x3 = dwconv3x3;
     q.quantize = quantize;
     q.name = "avx2";
+    if vnni && is_x86_feature_detected!("avxvnni") {
+        // AVX-VNNI (256-bit `vpdpbusd`, on AVX2 CPUs such as Intel's hybrid and E-core parts):
+        // exact for any int8 weights, so every layer whose K is a multiple of 4 takes the
+        // byte kernel, one instruction per 32 products.
+        q.pointwise = pointwise::<true>;
+        q.byte_pairs = false;
+        q.name = "avx2-vnni";
+    }
 }
 
 /// Per-lane requantization constants of 8 columns ([`Requant::lanes`], prepared at load, so
@@ -205,12 +214,26 @@ thread_local! {
     static WIDE: RefCell<Vec<i16>> = const { RefCell::new(Vec::new()) };
 }
 
-fn pointwise(x: &[u8], p: &QPointwise, panels: Range<usize>, y: &mut [u8]) {
+/// The AVX2 GEMM entry; `VNNI` (installed only where the CPU has avxvnni) runs every layer
+/// whose K is a multiple of 4 on the byte kernel with `vpdpbusd`.
+fn pointwise<const VNNI: bool>(x: &[u8], p: &QPointwise, panels: Range<usize>, y: &mut [u8]) {
     let k = p.k;
     assert_eq!(x.len() % k.max(1), 0, "q8 pointwise: x is not (M, K)");
     let m = x.len().checked_div(k).unwrap_or(0);
     assert_eq!(y.len(), m * p.n, "q8 pointwise: y is not (M, N)");
     assert!(panels.end <= p.panels(), "q8 pointwise: panels");
+    if VNNI && k.is_multiple_of(4) {
+        // SAFETY: installed only after avx2 and avxvnni were detected; shapes checked above;
+        // K is a multiple of 4, so every 4-byte group lies inside its row.
+        unsafe {
+            if p.early_rounding {
+                pointwise_bytes_vnni::<true>(x, m, p, panels, y)
+            } else {
+                pointwise_bytes_vnni::<false>(x, m, p, panels, y)
+            }
+        };
+        return;
+    }
     if p.byte_pairs_exact {
         // SAFETY: installed only after avx2 was detected; shapes checked above; K is a
         // multiple of 4 (`byte_pairs_exact`), so every 4-byte group lies inside its row.
@@ -339,11 +362,38 @@ unsafe fn pointwise_bytes_avx2<const E: bool>(
     panels: Range<usize>,
     y: &mut [u8],
 ) {
+    // SAFETY: forwarded from the caller; AVX2 is enabled here.
+    unsafe { bytes_rows::<E, false>(x, m, p, panels, y) }
+}
+
+/// [`pointwise_bytes_avx2`] with `vpdpbusd` (AVX-VNNI): exact for any weights, and 6-row tiles
+/// (12 accumulators, no products or ones to hold).
+#[target_feature(enable = "avx2,fma,avxvnni")]
+unsafe fn pointwise_bytes_vnni<const E: bool>(
+    x: &[u8],
+    m: usize,
+    p: &QPointwise,
+    panels: Range<usize>,
+    y: &mut [u8],
+) {
+    // SAFETY: forwarded from the caller; AVX2 and AVX-VNNI are enabled here.
+    unsafe { bytes_rows::<E, true>(x, m, p, panels, y) }
+}
+
+#[inline(always)]
+unsafe fn bytes_rows<const E: bool, const VNNI: bool>(
+    x: &[u8],
+    m: usize,
+    p: &QPointwise,
+    panels: Range<usize>,
+    y: &mut [u8],
+) {
     let k = p.k;
     let mut sums = [0i32; MR];
+    let mr = if VNNI { MR } else { MR_BYTES };
     let mut r0 = 0;
     while r0 < m {
-        let rows = MR_BYTES.min(m - r0);
+        let rows = mr.min(m - r0);
         if p.asymmetric {
             for (r, s) in sums.iter_mut().enumerate().take(rows) {
                 *s = x[(r0 + r) * k..(r0 + r + 1) * k]
@@ -357,14 +407,18 @@ unsafe fn pointwise_bytes_avx2<const E: bool>(
             // SAFETY: rows r0..r0+R exist; `panel` < P; K is a multiple of 4.
             unsafe {
                 match (rows, half) {
-                    (1, false) => tile_bytes::<1, 2, E>(x, r0, p, panel, &sums, y),
-                    (2, false) => tile_bytes::<2, 2, E>(x, r0, p, panel, &sums, y),
-                    (3, false) => tile_bytes::<3, 2, E>(x, r0, p, panel, &sums, y),
-                    (_, false) => tile_bytes::<4, 2, E>(x, r0, p, panel, &sums, y),
-                    (1, true) => tile_bytes::<1, 1, E>(x, r0, p, panel, &sums, y),
-                    (2, true) => tile_bytes::<2, 1, E>(x, r0, p, panel, &sums, y),
-                    (3, true) => tile_bytes::<3, 1, E>(x, r0, p, panel, &sums, y),
-                    (_, true) => tile_bytes::<4, 1, E>(x, r0, p, panel, &sums, y),
+                    (1, false) => tile_bytes::<1, 2, E, VNNI>(x, r0, p, panel, &sums, y),
+                    (2, false) => tile_bytes::<2, 2, E, VNNI>(x, r0, p, panel, &sums, y),
+                    (3, false) => tile_bytes::<3, 2, E, VNNI>(x, r0, p, panel, &sums, y),
+                    (4, false) => tile_bytes::<4, 2, E, VNNI>(x, r0, p, panel, &sums, y),
+                    (5, false) => tile_bytes::<5, 2, E, VNNI>(x, r0, p, panel, &sums, y),
+                    (_, false) => tile_bytes::<6, 2, E, VNNI>(x, r0, p, panel, &sums, y),
+                    (1, true) => tile_bytes::<1, 1, E, VNNI>(x, r0, p, panel, &sums, y),
+                    (2, true) => tile_bytes::<2, 1, E, VNNI>(x, r0, p, panel, &sums, y),
+                    (3, true) => tile_bytes::<3, 1, E, VNNI>(x, r0, p, panel, &sums, y),
+                    (4, true) => tile_bytes::<4, 1, E, VNNI>(x, r0, p, panel, &sums, y),
+                    (5, true) => tile_bytes::<5, 1, E, VNNI>(x, r0, p, panel, &sums, y),
+                    (_, true) => tile_bytes::<6, 1, E, VNNI>(x, r0, p, panel, &sums, y),
                 }
             }
         }
@@ -372,9 +426,10 @@ unsafe fn pointwise_bytes_avx2<const E: bool>(
     }
 }
 
-/// One R × 8V tile of [`pointwise_bytes_avx2`] (V = 1 where the panel has at most 8 columns).
-#[target_feature(enable = "avx2,fma")]
-unsafe fn tile_bytes<const R: usize, const V: usize, const E: bool>(
+/// One R × 8V tile of [`pointwise_bytes_avx2`] (V = 1 where the panel has at most 8 columns),
+/// on `vpdpbusd` with `VNNI`.
+#[inline(always)]
+unsafe fn tile_bytes<const R: usize, const V: usize, const E: bool, const VNNI: bool>(
     x: &[u8],
     r0: usize,
     p: &QPointwise,
@@ -386,7 +441,8 @@ unsafe fn tile_bytes<const R: usize, const V: usize, const E: bool>(
     let row_term = p.asymmetric.then_some(sums);
     // SAFETY: AVX2 is enabled; `panel` < P.
     let mut acc = unsafe { start::<R, V>(&p.col_const, panel, row_term.zip(p.wz_uniform)) };
-    let ones = _mm256_set1_epi16(1);
+    // SAFETY: AVX2 is enabled by every caller.
+    let ones = unsafe { _mm256_set1_epi16(1) };
     let xp = x.as_ptr().wrapping_add(r0 * k);
     let wp = p.data.as_ptr().wrapping_add(panel * kg * QNR * 4);
     // SAFETY: rows r0..r0+R of `x` hold K = 4·KG bytes each; the panel holds KG groups of 64
@@ -398,8 +454,12 @@ unsafe fn tile_bytes<const R: usize, const V: usize, const E: bool>(
             for (r, acc) in acc.iter_mut().enumerate() {
                 let a = _mm256_set1_epi32((xp.add(r * k + 4 * g) as *const i32).read_unaligned());
                 for (acc, b) in acc.iter_mut().zip(b) {
-                    let prod = _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), ones);
-                    *acc = _mm256_add_epi32(*acc, prod);
+                    *acc = if VNNI {
+                        _mm256_dpbusd_avx_epi32(*acc, a, b)
+                    } else {
+                        let prod = _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), ones);
+                        _mm256_add_epi32(*acc, prod)
+                    };
                 }
             }
         }
