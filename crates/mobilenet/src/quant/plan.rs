@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use mobilenet_kernels::parallel::{q8 as pq, team};
 use mobilenet_kernels::qdepthwise::QDepthwise;
-use mobilenet_kernels::qpacked::{byte_pairs_fit, QPointwise};
+use mobilenet_kernels::qpacked::QPointwise;
 use mobilenet_kernels::quant::{OutputQuant, Requant};
 use mobilenet_kernels::reference::q8::global_avg_pool;
 use mobilenet_kernels::{ConvArgs, DwArgs, Kernels};
@@ -171,15 +171,12 @@ impl QuantModel {
                         cout,
                     };
                     // (3, 3, Cin, Cout) row-major is the (9·Cin, Cout) matrix of the im2col
-                    // rows' tap order. Where the weights allow the byte-pair GEMM, zero rows
-                    // pad K to the multiple of 4 it needs (the RGB stem's 27 to 28; im2col
-                    // fills the extra bytes with the input zero point, so they add nothing);
-                    // elsewhere the extra byte would only cost im2col time.
-                    let k = if byte_pairs_fit(&l.weight, cout) {
-                        (9 * cin).next_multiple_of(4)
-                    } else {
-                        9 * cin
-                    };
+                    // rows' tap order. Zero rows pad K to a multiple of 4 (the RGB stem's 27
+                    // to 28; im2col fills the extra bytes with the input zero point, so they
+                    // add nothing): the byte kernels (VNNI, AVX-VNNI, and the byte-pair GEMM
+                    // where the weights allow it) take whole groups of 4, and the 16-byte
+                    // copies of the fast im2col make the extra byte free.
+                    let k = (9 * cin).next_multiple_of(4);
                     let p = qpointwise(l, k, cout, out);
                     largest_cols = largest_cols.max(args.geom.out_h() * args.geom.out_w() * p.k);
                     body.push((spec.name.clone(), Step::Conv(args, p)));
