@@ -233,7 +233,8 @@ pub type Q8QuantizeFn = fn(x: &[f32], scale: f32, zp: i32, y: &mut [u8]);
 #[derive(Clone, Copy)]
 pub struct Q8Kernels {
     /// The instruction set of the GEMM: `avx512-vnni` where the CPU has VNNI (within the
-    /// AVX-512 level), `avx2` (`vpmaddwd`) on other AVX2 CPUs, else `reference`.
+    /// AVX-512 level), `avx2-vnni` (256-bit `vpdpbusd`) on AVX2 CPUs with AVX-VNNI, `avx2`
+    /// (`vpmaddwd` / `vpmaddubsw`) on other AVX2 CPUs, else `reference`.
     pub name: &'static str,
     /// Whether `pointwise` runs a layer on `vpmaddubsw` where its weights allow it
     /// (`QPointwise::byte_pairs_exact`): the AVX2 GEMM does; VNNI needs no such path.
