@@ -250,6 +250,11 @@ impl QDepthwise {
         (self.packed_blocks > 0).then(|| self.packed_blocks * QDW_BLOCK / self.c)
     }
 
+    /// The SIMD epilogue's rounding mode ([`crate::quant::rounding_mode`]).
+    pub fn rounding(&self) -> u8 {
+        crate::quant::rounding_mode(self.early_rounding, &self.out.requant)
+    }
+
     /// The padded channel count CP (the row length of [`Self::taps`]).
     pub fn padded_channels(&self) -> usize {
         self.bias_folded.len()

@@ -217,6 +217,11 @@ impl QPointwise {
         }
     }
 
+    /// The SIMD epilogue's rounding mode ([`crate::quant::rounding_mode`]).
+    pub fn rounding(&self) -> u8 {
+        crate::quant::rounding_mode(self.early_rounding, &self.out.requant)
+    }
+
     /// Reduction pairs, ⌈K / 2⌉.
     pub fn pair_groups(&self) -> usize {
         self.k.div_ceil(2)

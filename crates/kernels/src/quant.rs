@@ -179,6 +179,27 @@ impl Requant {
 /// i32 per 8 lanes in [`Requant::lanes`].
 pub const REQUANT_LANES: usize = 72;
 
+/// How a layer's SIMD epilogue requantizes (the kernels' const parameter `E`): step by step,
+/// as TFLite writes it.
+pub const ROUND_EXACT: u8 = 0;
+/// With the early rounding ([`Requant::apply_early`]; the layer's accumulators allow it).
+pub const ROUND_EARLY: u8 = 1;
+/// With the early rounding, and no channel's factor at or above 1, so that the left shift
+/// (an instruction per vector) is left out.
+pub const ROUND_EARLY_NO_LEFT: u8 = 2;
+
+/// The rounding mode of a layer whose accumulators allow the early rounding (`early`) and
+/// whose factors are `requant`.
+pub fn rounding_mode(early: bool, requant: &[Requant]) -> u8 {
+    if !early {
+        ROUND_EXACT
+    } else if requant.iter().all(|r| r.shift <= 0) {
+        ROUND_EARLY_NO_LEFT
+    } else {
+        ROUND_EARLY
+    }
+}
+
 /// How one layer's int32 accumulators become its uint8 outputs: per-channel (or one) requant
 /// factors, the output zero point and the fused activation's clamp, all in the output's units.
 #[derive(Debug, Clone, PartialEq)]

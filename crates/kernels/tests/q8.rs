@@ -10,7 +10,9 @@ use mobilenet_kernels::parallel::team;
 use mobilenet_kernels::qdepthwise::QDepthwise;
 use mobilenet_kernels::qim2col;
 use mobilenet_kernels::qpacked::QPointwise;
-use mobilenet_kernels::quant::{OutputQuant, Requant};
+use mobilenet_kernels::quant::{
+    OutputQuant, Requant, ROUND_EARLY, ROUND_EARLY_NO_LEFT, ROUND_EXACT,
+};
 use mobilenet_kernels::reference::q8 as r;
 use mobilenet_kernels::testing::{kernel_tables, Rng};
 
@@ -340,6 +342,9 @@ fn early_and_exact_rounding_match_the_reference() {
             let q = out(&mut rng, n);
             let p = QPointwise::new(k, n, w, &wz, bias, int(&mut rng, 0, 255), q);
             assert_eq!(p.early_rounding, !huge, "{m}×{k}×{n}");
+            // Channels of factor 1.7 (a left shift) keep the early path's left shift.
+            let mode = if huge { ROUND_EXACT } else { ROUND_EARLY };
+            assert_eq!(p.rounding(), mode, "{m}×{k}×{n}");
             pointwise_on_every_table(&x, &p, &format!("{m}×{k}×{n} huge {huge}"));
         }
         for c in [8, 40, 64] {
@@ -403,7 +408,7 @@ fn rounding_ties_match_the_reference() {
             int(&mut rng, 0, 255),
             quant(&mut rng, n),
         );
-        assert!(p.early_rounding);
+        assert_eq!(p.rounding(), ROUND_EARLY_NO_LEFT);
         pointwise_on_every_table(&x, &p, &format!("ties {m}×{k}×{n}"));
     }
     for c in [8, 40, 64] {

@@ -24,7 +24,9 @@ use crate::dispatch::Q8Kernels;
 use crate::geometry::{Conv2dGeometry, DwArgs};
 use crate::qdepthwise::{QDepthwise, QDW_BLOCK, QDW_LANE_PARAMS, QDW_PAIRS};
 use crate::qpacked::{PairLayout, QPointwise, QNR};
-use crate::quant::{OutputQuant, Requant, REQUANT_LANES};
+use crate::quant::{
+    OutputQuant, Requant, REQUANT_LANES, ROUND_EARLY, ROUND_EARLY_NO_LEFT, ROUND_EXACT,
+};
 
 /// Rows per GEMM tile: 6 rows × 2 vectors = 12 accumulators, 2 weight vectors, 1 broadcast.
 const MR: usize = 6;
@@ -69,12 +71,12 @@ impl Lanes {
     /// The [`REQUANT_LANES`] i32 at `at`: those of the early rounding (`E`) or of the exact
     /// one, the others zero.
     #[inline(always)]
-    unsafe fn prepared<const E: bool>(at: *const i32) -> Lanes {
+    unsafe fn prepared<const E: u8>(at: *const i32) -> Lanes {
         // SAFETY: the caller guarantees REQUANT_LANES readable i32 at `at` and AVX2.
         unsafe {
             let v = |k: usize| _mm256_loadu_si256(at.add(8 * k).cast());
             let zero = _mm256_setzero_si256();
-            let (mask, half, round_even, round_odd, negative_below) = if E {
+            let (mask, half, round_even, round_odd, negative_below) = if E > 0 {
                 (zero, zero, v(6), v(7), v(8))
             } else {
                 (v(4), v(5), zero, zero, zero)
@@ -99,11 +101,16 @@ impl Lanes {
 /// computes it, else step by step. Every kernel takes `E` as a const parameter, chosen once
 /// per layer, so that each compiled loop holds one rounding's constants.
 #[inline(always)]
-unsafe fn requant<const E: bool>(x: __m256i, l: Lanes) -> __m256i {
+unsafe fn requant<const E: u8>(x: __m256i, l: Lanes) -> __m256i {
     // SAFETY: AVX2 is enabled by every caller.
     unsafe {
-        let x = _mm256_sllv_epi32(x, l.left);
-        let (round_even, round_odd) = if E {
+        // No channel of a ROUND_EARLY_NO_LEFT layer shifts left.
+        let x = if E == ROUND_EARLY_NO_LEFT {
+            x
+        } else {
+            _mm256_sllv_epi32(x, l.left)
+        };
+        let (round_even, round_odd) = if E > 0 {
             (l.round_even, l.round_odd)
         } else {
             let round = _mm256_set1_epi64x(1 << 30);
@@ -121,7 +128,7 @@ unsafe fn requant<const E: bool>(x: __m256i, l: Lanes) -> __m256i {
         let even = _mm256_srli_epi64(even, 31);
         let odd = _mm256_slli_epi64(odd, 1);
         let high = _mm256_blend_epi32::<0xAA>(even, odd);
-        if E {
+        if E > 0 {
             // `high` already holds half a step: one less where the product was negative
             // (it is then below half a step), and the shift.
             let negative = _mm256_cmpgt_epi32(l.negative_below, high);
@@ -226,10 +233,10 @@ fn pointwise<const VNNI: bool>(x: &[u8], p: &QPointwise, panels: Range<usize>, y
         // SAFETY: installed only after avx2 and avxvnni were detected; shapes checked above;
         // K is a multiple of 4, so every 4-byte group lies inside its row.
         unsafe {
-            if p.early_rounding {
-                pointwise_bytes_vnni::<true>(x, m, p, panels, y)
-            } else {
-                pointwise_bytes_vnni::<false>(x, m, p, panels, y)
+            match p.rounding() {
+                ROUND_EXACT => pointwise_bytes_vnni::<ROUND_EXACT>(x, m, p, panels, y),
+                ROUND_EARLY => pointwise_bytes_vnni::<ROUND_EARLY>(x, m, p, panels, y),
+                _ => pointwise_bytes_vnni::<ROUND_EARLY_NO_LEFT>(x, m, p, panels, y),
             }
         };
         return;
@@ -238,10 +245,10 @@ fn pointwise<const VNNI: bool>(x: &[u8], p: &QPointwise, panels: Range<usize>, y
         // SAFETY: installed only after avx2 was detected; shapes checked above; K is a
         // multiple of 4 (`byte_pairs_exact`), so every 4-byte group lies inside its row.
         unsafe {
-            if p.early_rounding {
-                pointwise_bytes_avx2::<true>(x, m, p, panels, y)
-            } else {
-                pointwise_bytes_avx2::<false>(x, m, p, panels, y)
+            match p.rounding() {
+                ROUND_EXACT => pointwise_bytes_avx2::<ROUND_EXACT>(x, m, p, panels, y),
+                ROUND_EARLY => pointwise_bytes_avx2::<ROUND_EARLY>(x, m, p, panels, y),
+                _ => pointwise_bytes_avx2::<ROUND_EARLY_NO_LEFT>(x, m, p, panels, y),
             }
         };
         return;
@@ -253,17 +260,17 @@ fn pointwise<const VNNI: bool>(x: &[u8], p: &QPointwise, panels: Range<usize>, y
         // SAFETY: installed only after avx2 and fma were detected; the shapes were checked
         // above and `wide` holds MR rows of 2·KP.
         unsafe {
-            if p.early_rounding {
-                pointwise_avx2::<true>(x, m, p, pairs, panels, wide, y)
-            } else {
-                pointwise_avx2::<false>(x, m, p, pairs, panels, wide, y)
+            match p.rounding() {
+                ROUND_EXACT => pointwise_avx2::<ROUND_EXACT>(x, m, p, pairs, panels, wide, y),
+                ROUND_EARLY => pointwise_avx2::<ROUND_EARLY>(x, m, p, pairs, panels, wide, y),
+                _ => pointwise_avx2::<ROUND_EARLY_NO_LEFT>(x, m, p, pairs, panels, wide, y),
             }
         }
     });
 }
 
 #[target_feature(enable = "avx2,fma")]
-unsafe fn pointwise_avx2<const E: bool>(
+unsafe fn pointwise_avx2<const E: u8>(
     x: &[u8],
     m: usize,
     p: &QPointwise,
@@ -312,7 +319,7 @@ unsafe fn pointwise_avx2<const E: bool>(
 /// term), then the epilogue.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn tile<const R: usize, const V: usize, const E: bool>(
+unsafe fn tile<const R: usize, const V: usize, const E: u8>(
     wide: &[i16],
     stride: usize,
     r0: usize,
@@ -355,7 +362,7 @@ const MR_BYTES: usize = 4;
 /// ones sums those into the i32 accumulators: 32 products per multiply instruction where
 /// the i16 path has 16.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn pointwise_bytes_avx2<const E: bool>(
+unsafe fn pointwise_bytes_avx2<const E: u8>(
     x: &[u8],
     m: usize,
     p: &QPointwise,
@@ -369,7 +376,7 @@ unsafe fn pointwise_bytes_avx2<const E: bool>(
 /// [`pointwise_bytes_avx2`] with `vpdpbusd` (AVX-VNNI): exact for any weights, and 6-row tiles
 /// (12 accumulators, no products or ones to hold).
 #[target_feature(enable = "avx2,fma,avxvnni")]
-unsafe fn pointwise_bytes_vnni<const E: bool>(
+unsafe fn pointwise_bytes_vnni<const E: u8>(
     x: &[u8],
     m: usize,
     p: &QPointwise,
@@ -381,7 +388,7 @@ unsafe fn pointwise_bytes_vnni<const E: bool>(
 }
 
 #[inline(always)]
-unsafe fn bytes_rows<const E: bool, const VNNI: bool>(
+unsafe fn bytes_rows<const E: u8, const VNNI: bool>(
     x: &[u8],
     m: usize,
     p: &QPointwise,
@@ -429,7 +436,7 @@ unsafe fn bytes_rows<const E: bool, const VNNI: bool>(
 /// One R × 8V tile of [`pointwise_bytes_avx2`] (V = 1 where the panel has at most 8 columns),
 /// on `vpdpbusd` with `VNNI`.
 #[inline(always)]
-unsafe fn tile_bytes<const R: usize, const V: usize, const E: bool, const VNNI: bool>(
+unsafe fn tile_bytes<const R: usize, const V: usize, const E: u8, const VNNI: bool>(
     x: &[u8],
     r0: usize,
     p: &QPointwise,
@@ -504,7 +511,7 @@ unsafe fn start<const R: usize, const V: usize>(
 /// TFLite's requantization, `+ zp`, clamp, and the store of rows r0..r0+R of the panel's
 /// columns.
 #[inline(always)]
-unsafe fn finish<const R: usize, const V: usize, const E: bool>(
+unsafe fn finish<const R: usize, const V: usize, const E: u8>(
     acc: &[[__m256i; V]; R],
     r0: usize,
     p: &QPointwise,
@@ -565,7 +572,7 @@ struct Columns {
 
 impl Columns {
     #[inline(always)]
-    unsafe fn load<const E: bool>(p: &QPointwise, c0: usize) -> Columns {
+    unsafe fn load<const E: u8>(p: &QPointwise, c0: usize) -> Columns {
         // SAFETY: the caller guarantees AVX2 and that the per-column vectors, padded to whole
         // panels, hold 8 entries from `c0`.
         unsafe {
@@ -579,7 +586,7 @@ impl Columns {
     /// `acc` (`− wz·Σx` for per-column weight zero points, `sum` = Σx of the row),
     /// requantized; before `+ zp` and the clamp.
     #[inline(always)]
-    unsafe fn requant<const E: bool>(self, acc: __m256i, sum: i32, per_column: bool) -> __m256i {
+    unsafe fn requant<const E: u8>(self, acc: __m256i, sum: i32, per_column: bool) -> __m256i {
         // SAFETY: AVX2 is enabled by every caller.
         unsafe {
             let mut a = acc;
@@ -640,12 +647,19 @@ fn dwconv3x3(args: &DwArgs, x: &[u8], p: &QDepthwise, rows: Range<usize>, y: &mu
     // SAFETY: installed only after avx2 was detected; lengths checked, and the per-channel
     // vectors are padded to whole vectors.
     unsafe {
-        if p.early_rounding {
-            dwconv3x3_blocks_avx2::<true>(args, x, p, rows.clone(), y, 0, None);
-            dwconv3x3_avx2::<true>(args, x, p, rows, y);
-        } else {
-            dwconv3x3_blocks_avx2::<false>(args, x, p, rows.clone(), y, 0, None);
-            dwconv3x3_avx2::<false>(args, x, p, rows, y);
+        match p.rounding() {
+            ROUND_EXACT => {
+                dwconv3x3_blocks_avx2::<ROUND_EXACT>(args, x, p, rows.clone(), y, 0, None);
+                dwconv3x3_avx2::<ROUND_EXACT>(args, x, p, rows, y);
+            }
+            ROUND_EARLY => {
+                dwconv3x3_blocks_avx2::<ROUND_EARLY>(args, x, p, rows.clone(), y, 0, None);
+                dwconv3x3_avx2::<ROUND_EARLY>(args, x, p, rows, y);
+            }
+            _ => {
+                dwconv3x3_blocks_avx2::<ROUND_EARLY_NO_LEFT>(args, x, p, rows.clone(), y, 0, None);
+                dwconv3x3_avx2::<ROUND_EARLY_NO_LEFT>(args, x, p, rows, y);
+            }
         }
     }
 }
@@ -657,7 +671,7 @@ fn dwconv3x3(args: &DwArgs, x: &[u8], p: &QDepthwise, rows: Range<usize>, y: &mu
 /// (whose `vpmovzxbd` limits the 8-channel path). The four accumulators hold the channels in
 /// [`crate::qdepthwise::block_channel`] order, which the two narrowing packs put back.
 #[inline(always)]
-unsafe fn block_pixel<const E: bool>(
+unsafe fn block_pixel<const E: u8>(
     tap: impl Fn(usize) -> __m256i,
     pairs: *const i16,
     lanes: *const i32,
@@ -734,7 +748,7 @@ pub(super) fn row_columns(
 /// # Safety
 /// The CPU runs AVX2; the caller checked the shapes as [`dwconv3x3`] does.
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn dwconv3x3_blocks_avx2<const E: bool>(
+pub(super) unsafe fn dwconv3x3_blocks_avx2<const E: u8>(
     args: &DwArgs,
     x: &[u8],
     p: &QDepthwise,
@@ -843,7 +857,7 @@ fn packed_group(p: &QDepthwise, g: &Conv2dGeometry) -> Option<usize> {
 /// # Safety
 /// The CPU runs AVX2; the caller checked the shapes as [`dwconv3x3`] does.
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn dwconv3x3_avx2<const E: bool>(
+pub(super) unsafe fn dwconv3x3_avx2<const E: u8>(
     args: &DwArgs,
     x: &[u8],
     p: &QDepthwise,

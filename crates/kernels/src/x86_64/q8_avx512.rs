@@ -19,7 +19,7 @@ use crate::dispatch::Q8Kernels;
 use crate::geometry::DwArgs;
 use crate::qdepthwise::{QDepthwise, QDW_PAIRS, QDW_WIDE_BLOCK, QDW_WIDE_LANE_PARAMS};
 use crate::qpacked::{QPointwise, QNR};
-use crate::quant::OutputQuant;
+use crate::quant::{OutputQuant, ROUND_EARLY, ROUND_EARLY_NO_LEFT, ROUND_EXACT};
 
 /// Rows per GEMM tile: 6 rows × 4 panels = 24 accumulators, 4 weight vectors, 1 broadcast.
 const MR: usize = 6;
@@ -67,7 +67,7 @@ struct Lanes {
 impl Lanes {
     /// Panel `panel`'s constants: those of the early rounding (`E`) or of the exact one.
     #[inline(always)]
-    unsafe fn prepared<const E: bool>(p: &QPointwise, panel: usize) -> Lanes {
+    unsafe fn prepared<const E: u8>(p: &QPointwise, panel: usize) -> Lanes {
         // SAFETY: the caller guarantees AVX-512F and `panel` < P; `wide_lanes` holds 9
         // vectors of 16 per panel.
         unsafe { Lanes::at::<E>(p.wide_lanes.as_ptr().add(panel * 9 * QNR)) }
@@ -95,12 +95,12 @@ impl Lanes {
 
     /// The nine vectors of 16 lanes at `at` ([`crate::quant::Requant::lanes`], widened).
     #[inline(always)]
-    unsafe fn at<const E: bool>(at: *const i32) -> Lanes {
+    unsafe fn at<const E: u8>(at: *const i32) -> Lanes {
         // SAFETY: the caller guarantees AVX-512F and 9·16 readable i32 at `at`.
         unsafe {
             let v = |k: usize| _mm512_loadu_si512(at.add(QNR * k).cast());
             let zero = _mm512_setzero_si512();
-            let (mask, half, round_even, round_odd, negative_below) = if E {
+            let (mask, half, round_even, round_odd, negative_below) = if E > 0 {
                 (zero, zero, v(6), v(7), v(8))
             } else {
                 (v(4), v(5), zero, zero, zero)
@@ -123,11 +123,16 @@ impl Lanes {
 /// TFLite's `MultiplyByQuantizedMultiplier` on 16 lanes: with `E` as
 /// [`crate::quant::Requant::apply_early`] computes it, else step by step.
 #[inline(always)]
-unsafe fn requant<const E: bool>(x: __m512i, l: Lanes) -> __m512i {
+unsafe fn requant<const E: u8>(x: __m512i, l: Lanes) -> __m512i {
     // SAFETY: AVX-512F is enabled by every caller.
     unsafe {
-        let x = _mm512_sllv_epi32(x, l.left);
-        let (round_even, round_odd) = if E {
+        // No channel of a ROUND_EARLY_NO_LEFT layer shifts left.
+        let x = if E == ROUND_EARLY_NO_LEFT {
+            x
+        } else {
+            _mm512_sllv_epi32(x, l.left)
+        };
+        let (round_even, round_odd) = if E > 0 {
             (l.round_even, l.round_odd)
         } else {
             let round = _mm512_set1_epi64(1 << 30);
@@ -146,7 +151,7 @@ unsafe fn requant<const E: bool>(x: __m512i, l: Lanes) -> __m512i {
         let odd = _mm512_slli_epi64(odd, 1);
         let high = _mm512_mask_blend_epi32(0xAAAA, even, odd);
         let one = _mm512_set1_epi32(1);
-        if E {
+        if E > 0 {
             // `high` already holds half a step: one less where the product was negative
             // (it is then below half a step), and the shift.
             let negative = _mm512_cmplt_epi32_mask(high, l.negative_below);
@@ -227,16 +232,16 @@ fn pointwise(x: &[u8], p: &QPointwise, panels: Range<usize>, y: &mut [u8]) {
     // SAFETY: installed only after avx512f, avx512bw and avx512vnni were detected; the
     // shapes were checked above.
     unsafe {
-        if p.early_rounding {
-            pointwise_vnni::<true>(x, m, p, panels, y)
-        } else {
-            pointwise_vnni::<false>(x, m, p, panels, y)
+        match p.rounding() {
+            ROUND_EXACT => pointwise_vnni::<ROUND_EXACT>(x, m, p, panels, y),
+            ROUND_EARLY => pointwise_vnni::<ROUND_EARLY>(x, m, p, panels, y),
+            _ => pointwise_vnni::<ROUND_EARLY_NO_LEFT>(x, m, p, panels, y),
         }
     }
 }
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn pointwise_vnni<const E: bool>(
+unsafe fn pointwise_vnni<const E: u8>(
     x: &[u8],
     m: usize,
     p: &QPointwise,
@@ -308,7 +313,7 @@ unsafe fn row_sum(row: &[u8]) -> i32 {
 /// where one weight zero point serves all columns), `vpdpbusd` over the K groups, then the
 /// epilogue.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn tile<const R: usize, const V: usize, const E: bool>(
+unsafe fn tile<const R: usize, const V: usize, const E: u8>(
     x: &[u8],
     r0: usize,
     p: &QPointwise,
@@ -411,7 +416,7 @@ unsafe fn tile<const R: usize, const V: usize, const E: bool>(
 /// do in [`row_out`]; with 8, two rows share a vector (the panel's requantization constants
 /// repeated in its upper half), so the 8 rows take four requantizations and one store.
 #[inline(always)]
-unsafe fn small_rows_out<const E: bool>(
+unsafe fn small_rows_out<const E: u8>(
     acc: [__m512i; MR_SMALL],
     dst: *mut u8,
     p: &QPointwise,
@@ -462,7 +467,7 @@ unsafe fn store4(o: [__m512i; 4], dst: *mut u8, out: Out) {
 /// from `dst` (the row's first column of panel `p0`).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn row_out<const V: usize, const E: bool>(
+unsafe fn row_out<const V: usize, const E: u8>(
     acc: [__m512i; V],
     sum: i32,
     dst: *mut u8,
@@ -529,26 +534,59 @@ fn dwconv3x3<const VNNI: bool>(
     // SAFETY: installed only after avx512f and avx512bw (and, for `VNNI`, avx512vnni) were
     // detected (which imply AVX2); the shapes were checked above.
     unsafe {
-        match (p.early_rounding, VNNI) {
-            (true, true) => dwconv3x3_wide_vnni::<true>(args, x, p, rows.clone(), y),
-            (false, true) => dwconv3x3_wide_vnni::<false>(args, x, p, rows.clone(), y),
-            (true, false) => dwconv3x3_wide::<true>(args, x, p, rows.clone(), y),
-            (false, false) => dwconv3x3_wide::<false>(args, x, p, rows.clone(), y),
+        macro_rules! wide {
+            ($f:ident, $g:ident) => {
+                match (p.rounding(), VNNI) {
+                    (ROUND_EXACT, true) => $g::<ROUND_EXACT>(args, x, p, rows.clone(), y),
+                    (ROUND_EARLY, true) => $g::<ROUND_EARLY>(args, x, p, rows.clone(), y),
+                    (_, true) => $g::<ROUND_EARLY_NO_LEFT>(args, x, p, rows.clone(), y),
+                    (ROUND_EXACT, false) => $f::<ROUND_EXACT>(args, x, p, rows.clone(), y),
+                    (ROUND_EARLY, false) => $f::<ROUND_EARLY>(args, x, p, rows.clone(), y),
+                    (_, false) => $f::<ROUND_EARLY_NO_LEFT>(args, x, p, rows.clone(), y),
+                }
+            };
         }
+        wide!(dwconv3x3_wide, dwconv3x3_wide_vnni);
         if wide_group.is_some() {
-            match (p.early_rounding, VNNI) {
-                (true, true) => dwconv3x3_wide_packed_vnni::<true>(args, x, p, rows.clone(), y),
-                (false, true) => dwconv3x3_wide_packed_vnni::<false>(args, x, p, rows.clone(), y),
-                (true, false) => dwconv3x3_wide_packed::<true>(args, x, p, rows.clone(), y),
-                (false, false) => dwconv3x3_wide_packed::<false>(args, x, p, rows.clone(), y),
-            }
+            wide!(dwconv3x3_wide_packed, dwconv3x3_wide_packed_vnni);
         }
-        if p.early_rounding {
-            q8_avx2::dwconv3x3_blocks_avx2::<true>(args, x, p, rows.clone(), y, first, wide_group);
-            q8_avx2::dwconv3x3_avx2::<true>(args, x, p, rows, y);
-        } else {
-            q8_avx2::dwconv3x3_blocks_avx2::<false>(args, x, p, rows.clone(), y, first, wide_group);
-            q8_avx2::dwconv3x3_avx2::<false>(args, x, p, rows, y);
+        match p.rounding() {
+            ROUND_EXACT => {
+                q8_avx2::dwconv3x3_blocks_avx2::<ROUND_EXACT>(
+                    args,
+                    x,
+                    p,
+                    rows.clone(),
+                    y,
+                    first,
+                    wide_group,
+                );
+                q8_avx2::dwconv3x3_avx2::<ROUND_EXACT>(args, x, p, rows, y);
+            }
+            ROUND_EARLY => {
+                q8_avx2::dwconv3x3_blocks_avx2::<ROUND_EARLY>(
+                    args,
+                    x,
+                    p,
+                    rows.clone(),
+                    y,
+                    first,
+                    wide_group,
+                );
+                q8_avx2::dwconv3x3_avx2::<ROUND_EARLY>(args, x, p, rows, y);
+            }
+            _ => {
+                q8_avx2::dwconv3x3_blocks_avx2::<ROUND_EARLY_NO_LEFT>(
+                    args,
+                    x,
+                    p,
+                    rows.clone(),
+                    y,
+                    first,
+                    wide_group,
+                );
+                q8_avx2::dwconv3x3_avx2::<ROUND_EARLY_NO_LEFT>(args, x, p, rows, y);
+            }
         }
     }
 }
@@ -560,7 +598,7 @@ fn dwconv3x3<const VNNI: bool>(
 /// [`crate::qdepthwise::block_channel`] order (16 lanes), which the two narrowing packs put
 /// back.
 #[inline(always)]
-unsafe fn wide_pixel<const E: bool, const VNNI: bool>(
+unsafe fn wide_pixel<const E: u8, const VNNI: bool>(
     tap: impl Fn(usize) -> __m512i,
     pairs: *const i16,
     lanes: *const i32,
@@ -611,7 +649,7 @@ unsafe fn wide_pixel<const E: bool, const VNNI: bool>(
 
 /// The whole 64-channel blocks of rows `rows` (see [`wide_pixel`]).
 #[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn dwconv3x3_wide<const E: bool>(
+unsafe fn dwconv3x3_wide<const E: u8>(
     args: &DwArgs,
     x: &[u8],
     p: &QDepthwise,
@@ -624,7 +662,7 @@ unsafe fn dwconv3x3_wide<const E: bool>(
 
 /// [`dwconv3x3_wide`] with `vpdpwssd`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn dwconv3x3_wide_vnni<const E: bool>(
+unsafe fn dwconv3x3_wide_vnni<const E: u8>(
     args: &DwArgs,
     x: &[u8],
     p: &QDepthwise,
@@ -636,7 +674,7 @@ unsafe fn dwconv3x3_wide_vnni<const E: bool>(
 }
 
 #[inline(always)]
-unsafe fn wide_blocks<const E: bool, const VNNI: bool>(
+unsafe fn wide_blocks<const E: u8, const VNNI: bool>(
     args: &DwArgs,
     x: &[u8],
     p: &QDepthwise,
@@ -699,7 +737,7 @@ unsafe fn wide_blocks<const E: bool, const VNNI: bool>(
 /// layer of at most 32 channels, [`QDepthwise::wide_packed_blocks`]); apart from the whole
 /// blocks' loop, whose code it would otherwise share a function with.
 #[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn dwconv3x3_wide_packed<const E: bool>(
+unsafe fn dwconv3x3_wide_packed<const E: u8>(
     args: &DwArgs,
     x: &[u8],
     p: &QDepthwise,
@@ -712,7 +750,7 @@ unsafe fn dwconv3x3_wide_packed<const E: bool>(
 
 /// [`dwconv3x3_wide_packed`] with `vpdpwssd`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn dwconv3x3_wide_packed_vnni<const E: bool>(
+unsafe fn dwconv3x3_wide_packed_vnni<const E: u8>(
     args: &DwArgs,
     x: &[u8],
     p: &QDepthwise,
@@ -724,7 +762,7 @@ unsafe fn dwconv3x3_wide_packed_vnni<const E: bool>(
 }
 
 #[inline(always)]
-unsafe fn wide_packed_rows<const E: bool, const VNNI: bool>(
+unsafe fn wide_packed_rows<const E: u8, const VNNI: bool>(
     args: &DwArgs,
     x: &[u8],
     p: &QDepthwise,
