@@ -150,6 +150,41 @@ fn resumed_runs_end_bit_identical_to_an_uninterrupted_one() {
         "resumed mid-epoch: weights differ"
     );
     assert_eq!(a.history.len(), c.history.len());
+
+    // Killed after the last epoch's checkpoint but before its metrics line and plot were
+    // written: resuming (with nothing left to train) writes them back from the checkpoint.
+    std::fs::write(
+        straight.join("metrics.jsonl"),
+        lines.lines().next().unwrap(),
+    )
+    .unwrap();
+    std::fs::remove_file(straight.join("curves.png")).unwrap();
+    let mut d = Trainer::resume(&straight, &straight, None, data(36, 1), None).unwrap();
+    assert_eq!(run(&mut d, None), Outcome::Finished);
+    let back = std::fs::read_to_string(straight.join("metrics.jsonl")).unwrap();
+    // The same lines (floats compared after the checkpoint's JSON round trip, which may
+    // move the last digit).
+    let epochs = |t: &str| -> Vec<(u64, f64)> {
+        t.lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                (
+                    v["epoch"].as_u64().unwrap(),
+                    v["train_loss"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let (want, got) = (epochs(&lines), epochs(&back));
+    assert_eq!(
+        want.len(),
+        got.len(),
+        "metrics.jsonl was not restored: {back}"
+    );
+    for ((e0, l0), (e1, l1)) in want.iter().zip(&got) {
+        assert!(e0 == e1 && (l0 - l1).abs() <= 1e-12 * l0.abs(), "{back}");
+    }
+    assert!(straight.join("curves.png").exists());
     // The saved model is usable by the inference engine, with the training labels.
     let model = mobilenet::io::load(&mid.join("model.json")).unwrap();
     assert_eq!(model.labels, ["a", "b", "c"]);

@@ -488,6 +488,12 @@ impl Trainer {
         stop: &AtomicBool,
         on: &mut dyn FnMut(Event<'_>),
     ) -> Result<Outcome> {
+        if !self.history.is_empty() {
+            // A run stopped between its checkpoint and these files (a kill after the last
+            // epoch's checkpoint leaves nothing else to rewrite them) gets them back from the
+            // checkpoint's list.
+            self.write_history()?;
+        }
         let classes = self.net.config().classes;
         let spe = self.train.batches_per_epoch();
         let mut dlogits = Vec::new();
@@ -616,6 +622,12 @@ impl Trainer {
         };
         native::save(&ckpt, &self.out.join("model.json"), Some("mobilenet train"))?;
         self.save_checkpoint()?;
+        self.write_history()
+    }
+
+    /// Writes `metrics.jsonl` and `curves.png` from the epochs finished so far (the
+    /// checkpoint holds the same list).
+    fn write_history(&self) -> Result<()> {
         let mut jsonl = String::new();
         for m in &self.history {
             jsonl.push_str(&serde_json::to_string(m).expect("metrics serialize"));
