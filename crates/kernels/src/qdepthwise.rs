@@ -102,6 +102,57 @@ fn gcd(a: usize, b: usize) -> usize {
     }
 }
 
+/// The tap-pair layout of `blocks` blocks of `width` (32 or 64) bytes: lane v of block b holds
+/// channel (b·width + v) mod C (whole blocks, or packed ones below a block), accumulator j
+/// lane l channel [`block_channel`]`(j, l)` within its block. Per block, per tap pair, 4 vectors
+/// of width/4 `(w'[2q], w'[2q+1])` i16 pairs; and per accumulator the folded bias (width/4
+/// i32), then the nine vectors of [`Requant::lanes`], each width/4 lanes (the lanes of each 8
+/// side by side).
+fn tap_pair_layout(
+    width: usize,
+    blocks: usize,
+    c: usize,
+    taps: &[i32],
+    bias_folded: &[i32],
+    multiplier: &[i32],
+    shift: &[i32],
+) -> (Vec<i16>, Vec<i32>) {
+    let cp = bias_folded.len();
+    let lanes = width / 4;
+    let mut pairs = Vec::with_capacity(blocks * QDW_PAIRS * 4 * 2 * lanes);
+    let mut params = Vec::with_capacity(blocks * 4 * (lanes + 9 * lanes));
+    for b in 0..blocks {
+        let ch = |j, l| (b * width + block_channel(j, l)) % c;
+        for q in 0..QDW_PAIRS {
+            for j in 0..4 {
+                for l in 0..lanes {
+                    let tap = |t: usize| if t < 9 { taps[t * cp + ch(j, l)] } else { 0 };
+                    // w − wz is in −255..=255 for i8 weights and zero points.
+                    pairs.push(tap(2 * q) as i16);
+                    pairs.push(tap(2 * q + 1) as i16);
+                }
+            }
+        }
+        for j in 0..4 {
+            params.extend((0..lanes).map(|l| bias_folded[ch(j, l)]));
+            let eights: Vec<[i32; REQUANT_LANES]> = (0..lanes / 8)
+                .map(|h| {
+                    Requant::lanes(std::array::from_fn(|l| Requant {
+                        multiplier: multiplier[ch(j, 8 * h + l)],
+                        shift: shift[ch(j, 8 * h + l)],
+                    }))
+                })
+                .collect();
+            for k in 0..REQUANT_LANES / 8 {
+                for e in &eights {
+                    params.extend_from_slice(&e[8 * k..8 * k + 8]);
+                }
+            }
+        }
+    }
+    (pairs, params)
+}
+
 impl QDepthwise {
     /// Prepares `w: (3, 3, C)`; `w_zero_point` and `out.requant` hold one entry or C.
     pub fn new(
@@ -155,68 +206,18 @@ impl QDepthwise {
         } else {
             (c / QDW_BLOCK, 0)
         };
-        let n = blocks + packed_blocks;
-        let mut pairs = Vec::with_capacity(n * QDW_PAIRS * 4 * 16);
-        let mut block_lanes = Vec::with_capacity(n * 4 * QDW_LANE_PARAMS);
-        for b in 0..n {
-            // Lane v of block b: channel b·32 + v, or (b·32 + v) mod C when packed.
-            let ch = |j, l| (b * QDW_BLOCK + block_channel(j, l)) % c;
-            for q in 0..QDW_PAIRS {
-                for j in 0..4 {
-                    for l in 0..8 {
-                        let tap = |t: usize| if t < 9 { taps[t * cp + ch(j, l)] } else { 0 };
-                        // w − wz is in −255..=255 for i8 weights and zero points.
-                        pairs.push(tap(2 * q) as i16);
-                        pairs.push(tap(2 * q + 1) as i16);
-                    }
-                }
-            }
-            for j in 0..4 {
-                for l in 0..8 {
-                    block_lanes.push(bias_folded[ch(j, l)]);
-                }
-                block_lanes.extend(Requant::lanes(std::array::from_fn(|l| Requant {
-                    multiplier: multiplier[ch(j, l)],
-                    shift: shift[ch(j, l)],
-                })));
-            }
-        }
+        let layout = |width: usize, blocks: usize| {
+            tap_pair_layout(width, blocks, c, &taps, &bias_folded, &multiplier, &shift)
+        };
+        let (pairs, block_lanes) = layout(QDW_BLOCK, blocks + packed_blocks);
         // Whole 64-channel blocks; or, up to 32 channels, the packed blocks of 64 bytes.
         let wide_packed_blocks = if c <= QDW_BLOCK {
             c / gcd(c, QDW_WIDE_BLOCK)
         } else {
             0
         };
-        let wide = c / QDW_WIDE_BLOCK + wide_packed_blocks;
-        let mut wide_pairs = Vec::with_capacity(wide * QDW_PAIRS * 4 * 32);
-        let mut wide_lanes = Vec::with_capacity(wide * 4 * QDW_WIDE_LANE_PARAMS);
-        for b in 0..wide {
-            // Lane v of block b: channel b·64 + v, or (b·64 + v) mod C when packed.
-            let ch = |j, l| (b * QDW_WIDE_BLOCK + block_channel(j, l)) % c;
-            for q in 0..QDW_PAIRS {
-                for j in 0..4 {
-                    for l in 0..16 {
-                        let tap = |t: usize| if t < 9 { taps[t * cp + ch(j, l)] } else { 0 };
-                        wide_pairs.push(tap(2 * q) as i16);
-                        wide_pairs.push(tap(2 * q + 1) as i16);
-                    }
-                }
-            }
-            for j in 0..4 {
-                wide_lanes.extend((0..16).map(|l| bias_folded[ch(j, l)]));
-                let half = |h: usize| {
-                    Requant::lanes(std::array::from_fn(|l| Requant {
-                        multiplier: multiplier[ch(j, 8 * h + l)],
-                        shift: shift[ch(j, 8 * h + l)],
-                    }))
-                };
-                let (lo, hi) = (half(0), half(1));
-                for k in 0..REQUANT_LANES / 8 {
-                    wide_lanes.extend_from_slice(&lo[8 * k..8 * k + 8]);
-                    wide_lanes.extend_from_slice(&hi[8 * k..8 * k + 8]);
-                }
-            }
-        }
+        let (wide_pairs, wide_lanes) =
+            layout(QDW_WIDE_BLOCK, c / QDW_WIDE_BLOCK + wide_packed_blocks);
         QDepthwise {
             c,
             w,
